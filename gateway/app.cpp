@@ -1,0 +1,165 @@
+#include <utility>
+
+#include "gateway/app.hpp"
+
+#include <csignal>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "gateway/auth.hpp"
+#include "gateway/http_server.hpp"
+#include "gateway/log.hpp"
+#include "gateway/ops_routes.hpp"
+#include "gateway/redis/managed_redis.hpp"
+#include "gateway/redis/redis_client.hpp"
+#include "gateway/router.hpp"
+#include "gateway/worker.hpp"
+
+namespace herald::gateway {
+namespace asio = boost::asio;
+
+namespace {
+thread_local Worker* t_current_worker = nullptr;
+
+struct WorkerSlot {
+  asio::io_context ioc{1};
+  std::unique_ptr<redis::Client> redis;
+  Worker worker;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+  std::thread thread;
+};
+}  // namespace
+
+Worker& current_worker() {
+  if (!t_current_worker) throw std::logic_error("current_worker() called off a worker thread");
+  return *t_current_worker;
+}
+
+void set_current_worker(Worker* worker) { t_current_worker = worker; }
+
+struct App::Impl {
+  config::Config config;
+};
+
+App::App(config::Config config) : impl_(std::make_unique<Impl>()) {
+  impl_->config = std::move(config);
+}
+
+App::~App() = default;
+
+int App::run() {
+  const auto& cfg = impl_->config;
+  auto log = herald::log::get("herald");
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<redis::ManagedRedis> managed;
+  std::string url = cfg.redis.url;
+  if (url.empty()) {
+    managed = std::make_unique<redis::ManagedRedis>(cfg.data_dir);
+    managed->start();
+    url = managed->url();
+  }
+  redis::RedisUrl redis_url;
+  try {
+    redis_url = redis::parse_url(url);
+  } catch (const std::exception& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+  if (redis_url.tls) {
+    log->error("redis.url: rediss:// needs hiredis built with TLS (1.0 or later); "
+               "this build links Debian's hiredis 0.14, which has none. Use a TLS tunnel "
+               "(stunnel, spiped) and point redis.url at its local end.");
+    return 1;
+  }
+
+  unsigned threads = cfg.server.effective_threads();
+  std::vector<std::unique_ptr<WorkerSlot>> workers;
+  std::vector<asio::io_context*> contexts;
+  for (unsigned i = 0; i < threads; ++i) {
+    auto slot = std::make_unique<WorkerSlot>();
+    slot->redis = std::make_unique<redis::Client>(slot->ioc, redis_url);
+    slot->worker = Worker{i, &slot->ioc, slot->redis.get()};
+    contexts.push_back(&slot->ioc);
+    workers.push_back(std::move(slot));
+  }
+
+  Router router;
+  register_process_metrics();
+  add_ops_routes(router, {});
+  Authenticator auth(cfg.auth);
+  auto server = std::make_unique<HttpServer>(cfg.server, router, auth);
+  try {
+    server->start(contexts);
+  } catch (const std::exception& e) {
+    log->error("cannot listen on {}:{}: {}", cfg.server.listen_host, cfg.server.listen_port,
+               e.what());
+    return 1;
+  }
+
+  for (auto& slot : workers) {
+    slot->guard.emplace(slot->ioc.get_executor());
+    asio::post(slot->ioc, [client = slot->redis.get()] { client->start(); });
+    slot->thread = std::thread([s = slot.get()] {
+      set_current_worker(&s->worker);
+      s->ioc.run();
+    });
+  }
+  log->info("Herald {} listening on {}:{} ({} threads, redis {})", HERALD_VERSION,
+            cfg.server.listen_host, server->port(), threads, redis_url.redacted());
+
+  // The main thread waits for signals and orchestrates the drain.
+  asio::io_context control{1};
+  asio::signal_set signals(control, SIGINT, SIGTERM);
+  asio::steady_timer deadline(control);
+  bool draining = false;
+  bool finished = false;
+  auto finish = [&] {
+    if (finished) return;
+    finished = true;
+    deadline.cancel();
+    signals.cancel();
+  };
+  std::function<void(boost::system::error_code, int)> on_signal =
+      [&](boost::system::error_code ec, int signal) {
+        if (ec) return;
+        if (draining) {
+          log->warn("second signal: stopping without waiting for requests in flight");
+          finish();
+          return;
+        }
+        draining = true;
+        log->info("{}: draining {} connections", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+                  server->connections());
+        server->shutdown([&] { asio::post(control, finish); });
+        deadline.expires_after(cfg.server.shutdown_timeout);
+        deadline.async_wait([&](boost::system::error_code e) {
+          if (e) return;
+          log->warn("shutdown_timeout reached with {} connections open", server->connections());
+          finish();
+        });
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+  control.run();
+
+  for (auto& slot : workers) {
+    asio::post(slot->ioc, [s = slot.get()] {
+      s->redis->stop();
+      s->ioc.stop();
+    });
+  }
+  for (auto& slot : workers) slot->thread.join();
+  server.reset();  // acceptors go before their io_contexts
+  workers.clear();
+  if (managed) managed->stop();
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace herald::gateway

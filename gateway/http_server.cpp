@@ -1,0 +1,352 @@
+#include <utility>
+
+#include "gateway/http_server.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <random>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
+#include "gateway/auth.hpp"
+#include "gateway/log.hpp"
+#include "gateway/metrics.hpp"
+#include "gateway/router.hpp"
+
+namespace herald::gateway {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kHeaderLimit = 16 * 1024;
+
+struct Connection {
+  beast::tcp_stream* stream = nullptr;
+  bool idle = true;  // waiting for the first byte of the next request
+};
+
+struct Listener {
+  asio::io_context* ioc = nullptr;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::list<Connection> connections;  // touched only on this listener's thread
+};
+
+bool valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+      return false;
+  return true;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(const config::ServerConfig& c, const Router& r, const Authenticator& a)
+      : config(c), router(r), auth(a), log(herald::log::get("http")) {
+    std::random_device rd;
+    char prefix[9];
+    std::snprintf(prefix, sizeof prefix, "%08x", rd());
+    id_prefix = prefix;
+  }
+
+  config::ServerConfig config;
+  const Router& router;
+  const Authenticator& auth;
+  std::shared_ptr<spdlog::logger> log;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  uint16_t port = 0;
+  std::string id_prefix;
+  std::atomic<uint64_t> next_id{0};
+  std::atomic<bool> draining{false};
+  std::atomic<std::size_t> open_connections{0};
+  std::mutex drained_mutex;
+  std::function<void()> on_drained;
+
+  metrics::Gauge& connections_gauge = metrics::registry().gauge(
+      "herald_http_connections", "Open HTTP connections");
+
+  std::string new_request_id() {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s-%llx", id_prefix.c_str(),
+                  static_cast<unsigned long long>(next_id.fetch_add(1, std::memory_order_relaxed)));
+    return buf;
+  }
+
+  void connection_closed() {
+    connections_gauge.add(-1);
+    if (open_connections.fetch_sub(1) == 1 && draining) fire_drained();
+  }
+
+  void fire_drained() {
+    std::function<void()> callback;
+    {
+      std::lock_guard lock(drained_mutex);
+      callback = std::move(on_drained);
+      on_drained = nullptr;
+    }
+    if (callback) callback();
+  }
+
+  asio::awaitable<void> accept_loop(Listener& listener) {
+    for (;;) {
+      boost::system::error_code ec;
+      tcp::socket socket =
+          co_await listener.acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (ec == asio::error::operation_aborted || draining) co_return;
+        log->warn("accept failed: {}", ec.message());
+        asio::steady_timer pause(*listener.ioc, std::chrono::milliseconds(50));
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      if (draining) continue;  // the socket closes as it goes out of scope
+      socket.set_option(tcp::no_delay(true), ec);
+      open_connections.fetch_add(1);
+      connections_gauge.add(1);
+      asio::co_spawn(*listener.ioc, session(listener, std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> session(Listener& listener, tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    auto self_entry = listener.connections.insert(listener.connections.end(), Connection{&stream});
+    std::string remote;
+    {
+      boost::system::error_code ec;
+      auto ep = stream.socket().remote_endpoint(ec);
+      if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+    try {
+      co_await serve(stream, *self_entry, remote);
+    } catch (const std::exception& e) {
+      log->error("connection {} ended with an error: {}", remote, e.what());
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.socket().close(ignored);
+    listener.connections.erase(self_entry);
+    connection_closed();
+  }
+
+  asio::awaitable<void> write_error_and_close(beast::tcp_stream& stream, int status,
+                                              std::string_view code, std::string_view message) {
+    auto response = error_response(status, code, message);
+    http::response<http::string_body> out{static_cast<http::status>(status), 11};
+    out.set(http::field::content_type, response.content_type);
+    out.set(http::field::connection, "close");
+    out.body() = std::move(response.body);
+    out.prepare_payload();
+    boost::system::error_code ec;
+    stream.expires_after(config.request_timeout);
+    co_await http::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  asio::awaitable<void> serve(beast::tcp_stream& stream, Connection& self, std::string remote) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      boost::system::error_code ec;
+      if (draining) co_return;
+      if (buffer.size() == 0) {
+        self.idle = true;
+        stream.expires_after(config.idle_timeout);
+        auto n = co_await stream.async_read_some(buffer.prepare(8192),
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;  // closed, idle timeout, or shutdown
+        buffer.commit(n);
+      }
+      self.idle = false;
+
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(kHeaderLimit);
+      parser.body_limit(config.max_body_bytes);
+      stream.expires_after(config.header_timeout);
+      co_await http::async_read_header(stream, buffer, parser,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec && !parser.is_done()) {
+        if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+          http::response<http::empty_body> cont{http::status::continue_, 11};
+          co_await http::async_write(stream, cont, asio::redirect_error(asio::use_awaitable, ec));
+        }
+        if (!ec) {
+          stream.expires_after(config.request_timeout);
+          co_await http::async_read(stream, buffer, parser,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+        }
+      }
+      if (ec == http::error::body_limit) {
+        router.count_unmatched(413);
+        co_await write_error_and_close(
+            stream, 413, "payload_too_large",
+            "the body exceeds server.max_body_bytes (" + std::to_string(config.max_body_bytes) +
+                " bytes)");
+        co_return;
+      }
+      if (ec == http::error::header_limit) {
+        router.count_unmatched(431);
+        co_await write_error_and_close(stream, 431, "headers_too_large",
+                                       "the request headers exceed 16 KiB");
+        co_return;
+      }
+      if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+          ec == http::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::error::connection_reset || ec == http::error::partial_message)
+        co_return;
+      if (ec) {
+        router.count_unmatched(400);
+        co_await write_error_and_close(stream, 400, "bad_request",
+                                       "malformed HTTP request: " + ec.message());
+        co_return;
+      }
+
+      auto& native = parser.get();
+      auto started = Clock::now();
+      Request request;
+      request.native = &native;
+      request.method = std::string(native.method_string());
+      request.target = std::string(native.target());
+      request.remote = remote;
+      auto incoming_id = native["X-Request-Id"];
+      request.request_id = valid_request_id({incoming_id.data(), incoming_id.size()})
+                               ? std::string(incoming_id)
+                               : new_request_id();
+      Response response;
+      const Route* route = nullptr;
+      auto query_at = request.target.find('?');
+      auto path = url_decode(std::string_view(request.target).substr(0, query_at), false);
+      if (!path || path->empty() || (*path)[0] != '/') {
+        response = error_response(400, "bad_request", "malformed request target");
+      } else {
+        request.path = std::move(*path);
+        request.body = std::move(native.body());
+        route = co_await dispatch(request, response);
+      }
+
+      bool keep_alive = native.keep_alive() && !draining;
+      http::response<http::string_body> out{static_cast<http::status>(response.status),
+                                            native.version()};
+      out.set(http::field::content_type, response.content_type);
+      out.set("X-Request-Id", request.request_id);
+      for (const auto& [name, value] : response.headers) out.set(name, value);
+      auto body_size = response.body.size();
+      if (request.method != "HEAD") out.body() = std::move(response.body);
+      out.content_length(body_size);
+      out.keep_alive(keep_alive);
+
+      double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      if (route) {
+        route->count(response.status);
+        route->latency->observe(seconds);
+      } else {
+        router.count_unmatched(response.status);
+        router.unmatched().latency->observe(seconds);
+      }
+      if (response.status >= 500)
+        log->warn("req={} {} {} -> {} ({:.1f} ms)", request.request_id, request.method,
+                  request.path, response.status, seconds * 1e3);
+      else
+        log->debug("req={} {} {} -> {} ({:.1f} ms)", request.request_id, request.method,
+                   request.path, response.status, seconds * 1e3);
+
+      stream.expires_after(config.request_timeout);
+      co_await http::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !keep_alive) co_return;
+    }
+  }
+
+  /// Runs the route's handler; maps every failure to the contract's error shape here.
+  asio::awaitable<const Route*> dispatch(Request& request, Response& response) {
+    auto match = router.match(request.method, request.path);
+    if (match.kind == Router::Match::Kind::kNotFound) {
+      response = error_response(404, "not_found", "no resource at " + request.path);
+      co_return nullptr;
+    }
+    if (match.kind == Router::Match::Kind::kMethodNotAllowed) {
+      response = error_response(405, "method_not_allowed",
+                                request.method + " is not allowed on " + request.path +
+                                    " (allowed: " + match.allow + ")");
+      response.headers.emplace_back("Allow", match.allow);
+      co_return nullptr;
+    }
+    const Route* route = match.route;
+    request.params = std::move(match.params);
+    try {
+      auth.authorize(request, route->access);
+      response = co_await route->handler(request);
+    } catch (const ApiError& e) {
+      response = e.to_response();
+    } catch (const std::exception& e) {
+      log->error("req={} {} {} failed: {}", request.request_id, request.method, request.path,
+                 e.what());
+      response = error_response(500, "internal",
+                                "internal error (request " + request.request_id + ")");
+    }
+    co_return route;
+  }
+};
+
+HttpServer::HttpServer(const config::ServerConfig& config, const Router& router,
+                       const Authenticator& auth)
+    : impl_(std::make_unique<Impl>(config, router, auth)) {}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::start(const std::vector<asio::io_context*>& contexts) {
+  auto address = asio::ip::make_address(impl_->config.listen_host);
+  uint16_t port = impl_->config.listen_port;
+  for (auto* ioc : contexts) {
+    auto listener = std::make_unique<Listener>();
+    listener->ioc = ioc;
+    listener->acceptor = std::make_unique<tcp::acceptor>(*ioc);
+    tcp::endpoint endpoint(address, port);
+    listener->acceptor->open(endpoint.protocol());
+    listener->acceptor->set_option(asio::socket_base::reuse_address(true));
+    int one = 1;
+    ::setsockopt(listener->acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    listener->acceptor->bind(endpoint);
+    listener->acceptor->listen(asio::socket_base::max_listen_connections);
+    port = listener->acceptor->local_endpoint().port();  // the port 0 chose, for the others
+    impl_->listeners.push_back(std::move(listener));
+  }
+  impl_->port = port;
+  for (auto& l : impl_->listeners)
+    asio::co_spawn(*l->ioc, impl_->accept_loop(*l), asio::detached);
+}
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+std::size_t HttpServer::connections() const { return impl_->open_connections.load(); }
+
+void HttpServer::shutdown(std::function<void()> on_drained) {
+  {
+    std::lock_guard lock(impl_->drained_mutex);
+    impl_->on_drained = std::move(on_drained);
+  }
+  impl_->draining = true;
+  for (auto& l : impl_->listeners) {
+    asio::post(*l->ioc, [listener = l.get()] {
+      boost::system::error_code ignored;
+      listener->acceptor->close(ignored);
+      for (auto& c : listener->connections)
+        if (c.idle) c.stream->socket().close(ignored);
+    });
+  }
+  if (impl_->open_connections.load() == 0) impl_->fire_drained();
+}
+
+}  // namespace herald::gateway

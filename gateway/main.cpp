@@ -1,0 +1,93 @@
+// herald: the command line of config.md.
+
+#include <utility>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <boost/version.hpp>
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
+#include <simdjson.h>
+#include <spdlog/version.h>
+
+#include "config/config.hpp"
+#include "gateway/app.hpp"
+#include "gateway/log.hpp"
+
+namespace {
+
+constexpr const char* kDefaultConfig = "config/herald.yaml";
+
+void print_version() {
+  std::printf("herald %s\n", HERALD_VERSION);
+  std::printf("build: %s %s, g++ %d.%d.%d, C++ %ld\n", __DATE__, __TIME__, __GNUC__,
+              __GNUC_MINOR__, __GNUC_PATCHLEVEL__, static_cast<long>(__cplusplus));
+  std::printf("boost %d.%d.%d\n", BOOST_VERSION / 100000, BOOST_VERSION / 100 % 1000,
+              BOOST_VERSION % 100);
+  std::printf("hiredis %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+  std::printf("libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
+  std::printf("openssl %s\n", OpenSSL_version(OPENSSL_VERSION));
+  std::printf("simdjson %d.%d.%d\n", simdjson::SIMDJSON_VERSION_MAJOR, simdjson::SIMDJSON_VERSION_MINOR,
+              simdjson::SIMDJSON_VERSION_REVISION);
+  std::printf("spdlog %d.%d.%d\n", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH);
+  std::printf("nlohmann_json %d.%d.%d\n", NLOHMANN_JSON_VERSION_MAJOR,
+              NLOHMANN_JSON_VERSION_MINOR, NLOHMANN_JSON_VERSION_PATCH);
+}
+
+/// The config of --config, or of config/herald.yaml when present, else the defaults.
+herald::config::Config load_config(const std::string& path, bool given) {
+  return herald::config::load(path, given);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Herald: omnichannel messaging and marketing-automation gateway"};
+  app.require_subcommand(1);
+  std::string config_path = kDefaultConfig;
+  auto* config_option =
+      app.add_option("--config", config_path, "configuration file (default config/herald.yaml)");
+  app.set_version_flag("--version", std::string("herald ") + HERALD_VERSION);
+
+  auto* serve = app.add_subcommand("serve", "run the gateway");
+  serve->add_option("--config", config_path, "configuration file");
+  auto* version = app.add_subcommand("version", "version, build and library versions");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  if (version->parsed()) {
+    print_version();
+    return 0;
+  }
+
+  bool given = config_option->count() > 0 || serve->get_option("--config")->count() > 0;
+  herald::config::Config config;
+  try {
+    config = load_config(config_path, given);
+  } catch (const herald::config::ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  herald::log::setup(config.log.level, config.log.format);
+
+  if (serve->parsed()) {
+    try {
+      herald::gateway::App gateway(std::move(config));
+      return gateway.run();
+    } catch (const std::exception& e) {
+      herald::log::get("herald")->error("fatal: {}", e.what());
+      return 1;
+    }
+  }
+  return 2;
+}

@@ -1,0 +1,455 @@
+#include <utility>
+
+#include "gateway/redis/redis_client.hpp"
+
+#include <chrono>
+#include <deque>
+#include <random>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "gateway/log.hpp"
+#include "gateway/metrics.hpp"
+
+namespace herald::redis {
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kCommandTimeout = std::chrono::seconds(5);
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+constexpr auto kMinBackoff = std::chrono::milliseconds(50);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
+
+Reply convert(const redisReply* r) {
+  Reply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+      out.type = Reply::Type::kString;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = Reply::Type::kStatus;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = Reply::Type::kError;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = Reply::Type::kInteger;
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = Reply::Type::kArray;
+      out.elements.reserve(r->elements);
+      for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+      break;
+    default:
+      out.type = Reply::Type::kNil;
+  }
+  return out;
+}
+
+metrics::Histogram& rtt_histogram() {
+  static auto& h = metrics::registry().histogram(
+      "herald_redis_command_duration_seconds", "Redis round-trip time of commands");
+  return h;
+}
+
+/// Type-erased, move-only completion of one awaited operation.
+template <typename Result>
+struct Completion {
+  virtual ~Completion() = default;
+  virtual void complete(std::exception_ptr error, Result result) = 0;
+};
+
+template <typename Result, typename Handler>
+struct CompletionImpl final : Completion<Result> {
+  explicit CompletionImpl(Handler&& h) : handler(std::move(h)) {}
+  void complete(std::exception_ptr error, Result result) override {
+    // Resume the coroutine on its own executor, never inside a hiredis callback.
+    auto executor = asio::get_associated_executor(handler);
+    asio::post(executor, [h = std::move(handler), error, r = std::move(result)]() mutable {
+      h(error, std::move(r));
+    });
+  }
+  Handler handler;
+};
+
+}  // namespace
+
+struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
+  enum class State { kStopped, kConnecting, kHandshake, kReady };
+
+  Impl(asio::io_context& ioc, RedisUrl url)
+      : ioc(ioc), url(std::move(url)), retry_timer(ioc), watchdog(ioc), resolver(ioc),
+        log(herald::log::get("redis")) {}
+
+  asio::io_context& ioc;
+  RedisUrl url;
+  asio::steady_timer retry_timer;
+  asio::steady_timer watchdog;
+  asio::ip::tcp::resolver resolver;
+  std::shared_ptr<spdlog::logger> log;
+
+  redisAsyncContext* ac = nullptr;
+  std::unique_ptr<asio::posix::stream_descriptor> socket;
+  uint64_t generation = 0;  // bumps on every new connection; stale waits are ignored
+  bool want_read = false, want_write = false, read_armed = false, write_armed = false;
+  State state = State::kStopped;
+  bool stopping = false;
+  bool retry_scheduled = false;
+  bool ever_connected = false;
+  Clock::time_point connect_started;
+  std::chrono::milliseconds backoff = kMinBackoff;
+  std::string last_error = "not connected yet";
+  std::deque<Clock::time_point> in_flight;  // send times, in reply order
+  std::mt19937 rng{std::random_device{}()};
+
+  // --- the hiredis event-loop adapter -------------------------------------------------
+
+  void arm_read() {
+    if (!want_read || read_armed || !socket) return;
+    read_armed = true;
+    socket->async_wait(asio::posix::stream_descriptor::wait_read,
+                       [self = shared_from_this(), gen = generation](boost::system::error_code ec) {
+                         self->read_armed = false;
+                         if (ec || gen != self->generation || !self->ac) return;
+                         redisAsyncHandleRead(self->ac);
+                         if (gen == self->generation) self->arm_read();
+                       });
+  }
+
+  void arm_write() {
+    if (!want_write || write_armed || !socket) return;
+    write_armed = true;
+    socket->async_wait(asio::posix::stream_descriptor::wait_write,
+                       [self = shared_from_this(), gen = generation](boost::system::error_code ec) {
+                         self->write_armed = false;
+                         if (ec || gen != self->generation || !self->ac) return;
+                         redisAsyncHandleWrite(self->ac);
+                         if (gen == self->generation) self->arm_write();
+                       });
+  }
+
+  static Impl* from(void* privdata) { return static_cast<Impl*>(privdata); }
+  static void ev_add_read(void* p) { from(p)->want_read = true, from(p)->arm_read(); }
+  static void ev_del_read(void* p) { from(p)->want_read = false; }
+  static void ev_add_write(void* p) { from(p)->want_write = true, from(p)->arm_write(); }
+  static void ev_del_write(void* p) { from(p)->want_write = false; }
+  static void ev_cleanup(void* p) {
+    auto* self = from(p);
+    self->want_read = self->want_write = false;
+    self->release_socket();
+  }
+
+  void release_socket() {
+    if (!socket) return;
+    boost::system::error_code ignored;
+    socket->cancel(ignored);
+    socket->release();  // hiredis owns and closes the descriptor
+    socket.reset();
+    ++generation;
+  }
+
+  // --- connection life cycle ---------------------------------------------------------
+
+  void start() {
+    stopping = false;
+    connect();
+    arm_watchdog();
+  }
+
+  void connect() {
+    retry_scheduled = false;
+    if (stopping) return;
+    state = State::kConnecting;
+    connect_started = Clock::now();
+    if (url.tls) {
+      fail_connect("rediss:// is not supported by this hiredis build (no TLS)");
+      return;
+    }
+    if (url.unix_socket) {
+      attach(redisAsyncConnectUnix(url.path.c_str()));
+      return;
+    }
+    // Resolve without blocking the io_context; hiredis then gets a numeric address.
+    resolver.async_resolve(
+        url.host, std::to_string(url.port),
+        [self = shared_from_this()](boost::system::error_code ec,
+                                    asio::ip::tcp::resolver::results_type results) {
+          if (self->stopping) return;
+          if (ec || results.empty()) {
+            self->fail_connect("cannot resolve " + self->url.host + ": " + ec.message());
+            return;
+          }
+          auto endpoint = results.begin()->endpoint();
+          self->attach(redisAsyncConnect(endpoint.address().to_string().c_str(), endpoint.port()));
+        });
+  }
+
+  void attach(redisAsyncContext* context) {
+    if (!context) {
+      fail_connect("out of memory");
+      return;
+    }
+    if (context->err) {
+      std::string why = context->errstr;
+      redisAsyncFree(context);
+      fail_connect(why);
+      return;
+    }
+    ac = context;
+    ac->data = this;
+    ++generation;
+    socket = std::make_unique<asio::posix::stream_descriptor>(ioc, ac->c.fd);
+    ac->ev.data = this;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+  }
+
+  static void on_connect(const redisAsyncContext* context, int status) {
+    auto* self = from(context->data);
+    if (status != REDIS_OK) {
+      self->ac = nullptr;  // hiredis frees the context after this callback
+      self->fail_connect(context->errstr);
+      return;
+    }
+    self->handshake();
+  }
+
+  static void on_disconnect(const redisAsyncContext* context, int status) {
+    auto* self = from(context->data);
+    self->ac = nullptr;
+    self->in_flight.clear();
+    bool was_ready = self->state == State::kReady;
+    self->state = State::kStopped;
+    if (self->stopping) return;
+    self->last_error = status == REDIS_OK ? "connection closed" : context->errstr;
+    if (was_ready) self->log->warn("lost the connection to {}: {}", self->url.redacted(), self->last_error);
+    self->schedule_retry();
+  }
+
+  void handshake() {
+    std::vector<std::vector<std::string>> setup;
+    if (!url.password.empty()) {
+      if (url.username.empty()) setup.push_back({"AUTH", url.password});
+      else setup.push_back({"AUTH", url.username, url.password});
+    }
+    if (url.db != 0) setup.push_back({"SELECT", std::to_string(url.db)});
+    if (setup.empty()) {
+      ready();
+      return;
+    }
+    state = State::kHandshake;
+    auto remaining = std::make_shared<std::size_t>(setup.size());
+    for (const auto& cmd : setup) {
+      send_raw(cmd, [self = shared_from_this(), remaining, gen = generation](const redisReply* r) {
+        if (gen != self->generation || self->state != State::kHandshake) return;
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+          self->last_error = r ? std::string(r->str, r->len) : "connection lost during handshake";
+          self->log->error("redis handshake failed: {}", self->last_error);
+          self->state = State::kStopped;
+          if (self->ac) redisAsyncDisconnect(self->ac);
+          return;
+        }
+        if (--*remaining == 0) self->ready();
+      });
+    }
+  }
+
+  void ready() {
+    state = State::kReady;
+    backoff = kMinBackoff;
+    last_error.clear();
+    if (ever_connected) log->info("reconnected to {}", url.redacted());
+    else log->debug("connected to {}", url.redacted());
+    ever_connected = true;
+  }
+
+  void fail_connect(const std::string& why) {
+    last_error = why;
+    state = State::kStopped;
+    log->debug("cannot connect to {}: {}", url.redacted(), why);
+    schedule_retry();
+  }
+
+  void schedule_retry() {
+    if (stopping || retry_scheduled) return;
+    retry_scheduled = true;
+    std::uniform_int_distribution<int> jitter(0, static_cast<int>(backoff.count() / 2));
+    retry_timer.expires_after(backoff + std::chrono::milliseconds(jitter(rng)));
+    backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
+    retry_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->connect();
+    });
+  }
+
+  /// Drops a connection that stopped answering, so that waiting callers fail fast.
+  void arm_watchdog() {
+    watchdog.expires_after(std::chrono::milliseconds(500));
+    watchdog.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->stopping) return;
+      auto now = Clock::now();
+      bool hung = !self->in_flight.empty() && now - self->in_flight.front() > kCommandTimeout;
+      bool slow_connect = self->ac && self->state == State::kConnecting &&
+                          now - self->connect_started > kConnectTimeout;
+      if ((hung || slow_connect) && self->ac) {
+        self->log->warn("redis at {} did not answer within 5 s; reconnecting", self->url.redacted());
+        self->last_error = hung ? "command timed out" : "connect timed out";
+        auto* context = self->ac;
+        if (slow_connect) {
+          self->ac = nullptr;
+          redisAsyncFree(context);
+          self->schedule_retry();
+        } else {
+          redisAsyncDisconnect(context);
+        }
+      }
+      self->arm_watchdog();
+    });
+  }
+
+  void stop() {
+    stopping = true;
+    retry_timer.cancel();
+    watchdog.cancel();
+    resolver.cancel();
+    if (ac) {
+      auto* context = ac;
+      ac = nullptr;
+      redisAsyncFree(context);  // pending callbacks fail at once with a null reply
+    }
+    state = State::kStopped;
+  }
+
+  // --- commands ------------------------------------------------------------------------
+
+  using RawCallback = std::function<void(const redisReply*)>;
+
+  static void on_raw_reply(redisAsyncContext* context, void* reply, void* privdata) {
+    std::unique_ptr<RawCallback> cb(static_cast<RawCallback*>(privdata));
+    auto* self = from(context->data);
+    if (!self->in_flight.empty()) {
+      auto started = self->in_flight.front();
+      self->in_flight.pop_front();
+      rtt_histogram().observe(std::chrono::duration<double>(Clock::now() - started).count());
+    }
+    (*cb)(static_cast<const redisReply*>(reply));
+  }
+
+  /// Queues one command; returns false (without calling `cb`) when it cannot be sent.
+  bool send_raw(const std::vector<std::string>& args, RawCallback cb) {
+    if (!ac) return false;
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    argv.reserve(args.size());
+    lens.reserve(args.size());
+    for (const auto& a : args) argv.push_back(a.data()), lens.push_back(a.size());
+    auto* holder = new RawCallback(std::move(cb));
+    if (redisAsyncCommandArgv(ac, on_raw_reply, holder, static_cast<int>(argv.size()), argv.data(),
+                              lens.data()) != REDIS_OK) {
+      delete holder;
+      return false;
+    }
+    in_flight.push_back(Clock::now());
+    return true;
+  }
+
+  std::exception_ptr unavailable() const {
+    return std::make_exception_ptr(Unavailable(last_error.empty() ? "connection lost" : last_error));
+  }
+};
+
+Client::Client(asio::io_context& ioc, RedisUrl url)
+    : impl_(std::make_shared<Impl>(ioc, std::move(url))) {}
+
+Client::~Client() {
+  impl_->stop();
+}
+
+void Client::start() { impl_->start(); }
+void Client::stop() { impl_->stop(); }
+bool Client::connected() const { return impl_->state == Impl::State::kReady; }
+std::string Client::last_error() const { return impl_->last_error; }
+
+asio::awaitable<Reply> Client::command(const std::vector<std::string>& args) {
+  auto impl = impl_;
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&,
+                                          void(std::exception_ptr, Reply)>(
+      [impl, &args](auto handler) {
+        using H = decltype(handler);
+        std::shared_ptr<Completion<Reply>> done =
+            std::make_shared<CompletionImpl<Reply, H>>(std::move(handler));
+        if (impl->state != Impl::State::kReady) {
+          done->complete(impl->unavailable(), Reply{});
+          return;
+        }
+        bool sent = impl->send_raw(args, [impl, done](const redisReply* r) {
+          if (!r) done->complete(impl->unavailable(), Reply{});
+          else done->complete(nullptr, convert(r));
+        });
+        if (!sent) done->complete(impl->unavailable(), Reply{});
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<std::vector<Reply>> Client::pipeline(
+    const std::vector<std::vector<std::string>>& commands) {
+  auto impl = impl_;
+  if (commands.empty()) co_return std::vector<Reply>{};
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&,
+                                          void(std::exception_ptr, std::vector<Reply>)>(
+      [impl, &commands](auto handler) {
+        using H = decltype(handler);
+        std::shared_ptr<Completion<std::vector<Reply>>> done =
+            std::make_shared<CompletionImpl<std::vector<Reply>, H>>(std::move(handler));
+        if (impl->state != Impl::State::kReady) {
+          done->complete(impl->unavailable(), {});
+          return;
+        }
+        struct Batch {
+          std::vector<Reply> replies;
+          std::size_t remaining;
+          bool failed = false;
+        };
+        auto batch = std::make_shared<Batch>();
+        batch->replies.resize(commands.size());
+        batch->remaining = commands.size();
+        for (std::size_t i = 0; i < commands.size(); ++i) {
+          bool sent = impl->send_raw(commands[i], [impl, done, batch, i](const redisReply* r) {
+            if (!r) batch->failed = true;
+            else batch->replies[i] = convert(r);
+            if (--batch->remaining == 0) {
+              if (batch->failed) done->complete(impl->unavailable(), {});
+              else done->complete(nullptr, std::move(batch->replies));
+            }
+          });
+          if (!sent) {
+            // Commands already queued still answer; count the rest as failed now.
+            batch->failed = true;
+            batch->remaining -= commands.size() - i;
+            if (batch->remaining == 0) done->complete(impl->unavailable(), {});
+            return;
+          }
+        }
+      },
+      asio::use_awaitable);
+}
+
+}  // namespace herald::redis

@@ -1,0 +1,63 @@
+#pragma once
+// An asynchronous Redis connection: hiredis driven by Asio on one io_context.
+//
+// Thread safety: a Client belongs to the io_context it was made with; call it only
+// from that context's thread. Commands from many coroutines are pipelined on the one
+// connection. The client reconnects with back-off; while it is down, commands throw
+// Unavailable at once, and commands in flight when the connection drops throw it too.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "gateway/redis/redis_reply.hpp"
+#include "gateway/redis/redis_url.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace herald::redis {
+
+class Client {
+ public:
+  Client(boost::asio::io_context& ioc, RedisUrl url);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  /// Starts connecting; keeps the connection up until stop().
+  void start();
+  /// Closes the connection; commands in flight fail with Unavailable.
+  void stop();
+
+  bool connected() const;
+  /// Why the connection is down (empty while connected).
+  std::string last_error() const;
+
+  boost::asio::awaitable<Reply> command(const std::vector<std::string>& args);
+  /// command("SET", key, value): each argument is anything a std::string can be made from.
+  /// (A variadic template rather than an initializer_list: g++ 12 rejects braced lists of
+  /// string literals inside coroutines.)
+  template <typename... Args>
+  boost::asio::awaitable<Reply> command(const char* name, const Args&... args) {
+    std::vector<std::string> argv;
+    argv.reserve(1 + sizeof...(args));
+    argv.emplace_back(name);
+    (argv.emplace_back(args), ...);
+    co_return co_await command(argv);
+  }
+  /// Sends the commands back to back and returns their replies in order.
+  boost::asio::awaitable<std::vector<Reply>> pipeline(
+      const std::vector<std::vector<std::string>>& commands);
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace herald::redis
