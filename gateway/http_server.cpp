@@ -16,7 +16,8 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
 
 #include "gateway/auth.hpp"
@@ -35,16 +36,28 @@ namespace {
 
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 
+/// How often each worker looks for connections past their deadline. Timeouts are
+/// enforced by this sweep rather than a timer per operation, which costs nothing per request.
+constexpr auto kSweepInterval = std::chrono::milliseconds(50);
+
 struct Connection {
-  beast::tcp_stream* stream = nullptr;
+  tcp::socket* socket = nullptr;
   bool idle = true;  // waiting for the first byte of the next request
+  Clock::time_point deadline = Clock::time_point::max();
 };
 
 struct Listener {
   asio::io_context* ioc = nullptr;
   std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> sweeper;
+  bool stopped = false;
   std::list<Connection> connections;  // touched only on this listener's thread
 };
+
+const char* reason_phrase(int status) {
+  auto text = http::obsolete_reason(static_cast<http::status>(status));
+  return text.empty() ? "Unknown" : text.data();
+}
 
 bool valid_request_id(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
@@ -123,99 +136,144 @@ struct HttpServer::Impl {
     }
   }
 
+  /// Closes the connections of this worker whose deadline has passed.
+  asio::awaitable<void> sweep_loop(Listener& listener) {
+    for (;;) {
+      listener.sweeper->expires_after(kSweepInterval);
+      boost::system::error_code ec;
+      co_await listener.sweeper->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (listener.stopped) co_return;
+      auto now = Clock::now();
+      for (auto& c : listener.connections) {
+        if (c.deadline <= now) {
+          c.deadline = Clock::time_point::max();
+          c.socket->close(ec);  // the pending read or write ends with operation_aborted
+        }
+      }
+    }
+  }
+
   asio::awaitable<void> session(Listener& listener, tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
-    auto self_entry = listener.connections.insert(listener.connections.end(), Connection{&stream});
+    auto self_entry = listener.connections.insert(listener.connections.end(), Connection{&socket});
     std::string remote;
     {
       boost::system::error_code ec;
-      auto ep = stream.socket().remote_endpoint(ec);
+      auto ep = socket.remote_endpoint(ec);
       if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
     }
     try {
-      co_await serve(stream, *self_entry, remote);
+      co_await serve(socket, *self_entry, remote);
     } catch (const std::exception& e) {
       log->error("connection {} ended with an error: {}", remote, e.what());
     }
     boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.socket().close(ignored);
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
     listener.connections.erase(self_entry);
     connection_closed();
   }
 
-  asio::awaitable<void> write_error_and_close(beast::tcp_stream& stream, int status,
-                                              std::string_view code, std::string_view message) {
-    auto response = error_response(status, code, message);
-    http::response<http::string_body> out{static_cast<http::status>(status), 11};
-    out.set(http::field::content_type, response.content_type);
-    out.set(http::field::connection, "close");
-    out.body() = std::move(response.body);
-    out.prepare_payload();
-    boost::system::error_code ec;
-    stream.expires_after(config.request_timeout);
-    co_await http::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ec));
+  /// Serialises the status line and headers; the body follows in a second buffer.
+  static void write_head(std::string& head, int status, unsigned version, const Response& response,
+                         const std::string& request_id, std::size_t body_size, bool keep_alive) {
+    head.clear();
+    head += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    head += std::to_string(status);
+    head += ' ';
+    head += reason_phrase(status);
+    head += "\r\nContent-Type: ";
+    head += response.content_type;
+    if (!request_id.empty()) {
+      head += "\r\nX-Request-Id: ";
+      head += request_id;
+    }
+    for (const auto& [name, value] : response.headers) {
+      head += "\r\n";
+      head += name;
+      head += ": ";
+      head += value;
+    }
+    head += "\r\nContent-Length: ";
+    head += std::to_string(body_size);
+    if (!keep_alive) head += "\r\nConnection: close";
+    else if (version == 10) head += "\r\nConnection: keep-alive";
+    head += "\r\n\r\n";
   }
 
-  asio::awaitable<void> serve(beast::tcp_stream& stream, Connection& self, std::string remote) {
+  asio::awaitable<void> write_error_and_close(tcp::socket& socket, Connection& self, int status,
+                                              std::string_view code, std::string_view message) {
+    auto response = error_response(status, code, message);
+    std::string head;
+    write_head(head, status, 11, response, {}, response.body.size(), false);
+    self.deadline = Clock::now() + config.request_timeout;
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(response.body)};
+    boost::system::error_code ec;
+    co_await asio::async_write(socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  asio::awaitable<void> serve(tcp::socket& socket, Connection& self, std::string remote) {
     beast::flat_buffer buffer;
+    std::string head;
     for (;;) {
       boost::system::error_code ec;
       if (draining) co_return;
       if (buffer.size() == 0) {
         self.idle = true;
-        stream.expires_after(config.idle_timeout);
-        auto n = co_await stream.async_read_some(buffer.prepare(8192),
+        self.deadline = Clock::now() + config.idle_timeout;
+        auto n = co_await socket.async_read_some(buffer.prepare(8192),
                                                  asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return;  // closed, idle timeout, or shutdown
         buffer.commit(n);
       }
       self.idle = false;
+      auto first_byte = Clock::now();
 
       http::request_parser<http::string_body> parser;
       parser.header_limit(kHeaderLimit);
       parser.body_limit(config.max_body_bytes);
-      stream.expires_after(config.header_timeout);
-      co_await http::async_read_header(stream, buffer, parser,
+      self.deadline = first_byte + config.header_timeout;
+      co_await http::async_read_header(socket, buffer, parser,
                                        asio::redirect_error(asio::use_awaitable, ec));
       if (!ec && !parser.is_done()) {
         if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
-          http::response<http::empty_body> cont{http::status::continue_, 11};
-          co_await http::async_write(stream, cont, asio::redirect_error(asio::use_awaitable, ec));
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          co_await asio::async_write(socket, asio::buffer(kContinue.data(), kContinue.size()),
+                                     asio::redirect_error(asio::use_awaitable, ec));
         }
         if (!ec) {
-          stream.expires_after(config.request_timeout);
-          co_await http::async_read(stream, buffer, parser,
+          self.deadline = first_byte + config.request_timeout;
+          co_await http::async_read(socket, buffer, parser,
                                     asio::redirect_error(asio::use_awaitable, ec));
         }
       }
       if (ec == http::error::body_limit) {
         router.count_unmatched(413);
         co_await write_error_and_close(
-            stream, 413, "payload_too_large",
+            socket, self, 413, "payload_too_large",
             "the body exceeds server.max_body_bytes (" + std::to_string(config.max_body_bytes) +
                 " bytes)");
         co_return;
       }
       if (ec == http::error::header_limit) {
         router.count_unmatched(431);
-        co_await write_error_and_close(stream, 431, "headers_too_large",
+        co_await write_error_and_close(socket, self, 431, "headers_too_large",
                                        "the request headers exceed 16 KiB");
         co_return;
       }
-      if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||
           ec == http::error::end_of_stream || ec == asio::error::eof ||
           ec == asio::error::connection_reset || ec == http::error::partial_message)
         co_return;
       if (ec) {
         router.count_unmatched(400);
-        co_await write_error_and_close(stream, 400, "bad_request",
+        co_await write_error_and_close(socket, self, 400, "bad_request",
                                        "malformed HTTP request: " + ec.message());
         co_return;
       }
 
       auto& native = parser.get();
       auto started = Clock::now();
+      self.deadline = Clock::time_point::max();  // handlers bound their own waits
       Request request;
       request.native = &native;
       request.method = std::string(native.method_string());
@@ -238,15 +296,9 @@ struct HttpServer::Impl {
       }
 
       bool keep_alive = native.keep_alive() && !draining;
-      http::response<http::string_body> out{static_cast<http::status>(response.status),
-                                            native.version()};
-      out.set(http::field::content_type, response.content_type);
-      out.set("X-Request-Id", request.request_id);
-      for (const auto& [name, value] : response.headers) out.set(name, value);
-      auto body_size = response.body.size();
-      if (request.method != "HEAD") out.body() = std::move(response.body);
-      out.content_length(body_size);
-      out.keep_alive(keep_alive);
+      write_head(head, response.status, native.version(), response, request.request_id,
+                 response.body.size(), keep_alive);
+      if (request.method == "HEAD") response.body.clear();
 
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       if (route) {
@@ -263,8 +315,9 @@ struct HttpServer::Impl {
         log->debug("req={} {} {} -> {} ({:.1f} ms)", request.request_id, request.method,
                    request.path, response.status, seconds * 1e3);
 
-      stream.expires_after(config.request_timeout);
-      co_await http::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ec));
+      self.deadline = Clock::now() + config.request_timeout;
+      std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(response.body)};
+      co_await asio::async_write(socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
       if (ec || !keep_alive) co_return;
     }
   }
@@ -324,8 +377,11 @@ void HttpServer::start(const std::vector<asio::io_context*>& contexts) {
     impl_->listeners.push_back(std::move(listener));
   }
   impl_->port = port;
-  for (auto& l : impl_->listeners)
+  for (auto& l : impl_->listeners) {
+    l->sweeper = std::make_unique<asio::steady_timer>(*l->ioc);
     asio::co_spawn(*l->ioc, impl_->accept_loop(*l), asio::detached);
+    asio::co_spawn(*l->ioc, impl_->sweep_loop(*l), asio::detached);
+  }
 }
 
 uint16_t HttpServer::port() const { return impl_->port; }
@@ -343,7 +399,7 @@ void HttpServer::shutdown(std::function<void()> on_drained) {
       boost::system::error_code ignored;
       listener->acceptor->close(ignored);
       for (auto& c : listener->connections)
-        if (c.idle) c.stream->socket().close(ignored);
+        if (c.idle) c.socket->close(ignored);
     });
   }
   if (impl_->open_connections.load() == 0) impl_->fire_drained();

@@ -50,6 +50,9 @@ void Histogram::render(std::string& out, const std::string& name, const std::str
   out += name + "_count" + braces + " " + std::to_string(count_.load()) + "\n";
 }
 
+Registry::Registry() = default;
+Registry::~Registry() = default;
+
 Registry::Family& Registry::family(const std::string& name, const std::string& help,
                                    const char* type) {
   for (auto& f : families_)

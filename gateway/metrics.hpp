@@ -51,6 +51,8 @@ class Histogram {
 /// Process-wide registry. Metrics live as long as the process; references stay valid.
 class Registry {
  public:
+  Registry();
+  ~Registry();
   /// `labels` is the rendered label set without braces, e.g. `route="/v1/track"`.
   Counter& counter(const std::string& name, const std::string& help, const std::string& labels = {});
   Gauge& gauge(const std::string& name, const std::string& help, const std::string& labels = {});

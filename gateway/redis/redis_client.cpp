@@ -238,9 +238,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     self->ac = nullptr;
     self->in_flight.clear();
     bool was_ready = self->state == State::kReady;
+    bool explained = self->state == State::kStopped && !self->last_error.empty();  // handshake
     self->state = State::kStopped;
     if (self->stopping) return;
-    self->last_error = status == REDIS_OK ? "connection closed" : context->errstr;
+    if (!explained) self->last_error = status == REDIS_OK ? "connection closed" : context->errstr;
     if (was_ready) self->log->warn("lost the connection to {}: {}", self->url.redacted(), self->last_error);
     self->schedule_retry();
   }
@@ -311,15 +312,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
                           now - self->connect_started > kConnectTimeout;
       if ((hung || slow_connect) && self->ac) {
         self->log->warn("redis at {} did not answer within 5 s; reconnecting", self->url.redacted());
-        self->last_error = hung ? "command timed out" : "connect timed out";
+        // Free at once: a graceful disconnect would wait for the replies that never come.
         auto* context = self->ac;
-        if (slow_connect) {
-          self->ac = nullptr;
-          redisAsyncFree(context);
-          self->schedule_retry();
-        } else {
-          redisAsyncDisconnect(context);
-        }
+        self->ac = nullptr;
+        redisAsyncFree(context);  // pending commands fail with a null reply
+        self->last_error = hung ? "no answer within 5 s" : "connect timed out";
+        self->state = State::kStopped;
+        self->in_flight.clear();
+        self->schedule_retry();
       }
       self->arm_watchdog();
     });
@@ -388,10 +388,12 @@ void Client::stop() { impl_->stop(); }
 bool Client::connected() const { return impl_->state == Impl::State::kReady; }
 std::string Client::last_error() const { return impl_->last_error; }
 
+// command() and pipeline() are plain functions returning the awaitable, not coroutines:
+// g++ 12 destroys a closure temporary inside a co_await expression twice, which here
+// released the shared Impl once too often. The initiation runs when the caller awaits.
 asio::awaitable<Reply> Client::command(const std::vector<std::string>& args) {
   auto impl = impl_;
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                          void(std::exception_ptr, Reply)>(
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Reply)>(
       [impl, &args](auto handler) {
         using H = decltype(handler);
         std::shared_ptr<Completion<Reply>> done =
@@ -412,13 +414,16 @@ asio::awaitable<Reply> Client::command(const std::vector<std::string>& args) {
 asio::awaitable<std::vector<Reply>> Client::pipeline(
     const std::vector<std::vector<std::string>>& commands) {
   auto impl = impl_;
-  if (commands.empty()) co_return std::vector<Reply>{};
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                          void(std::exception_ptr, std::vector<Reply>)>(
+  return asio::async_initiate<const asio::use_awaitable_t<>&,
+                              void(std::exception_ptr, std::vector<Reply>)>(
       [impl, &commands](auto handler) {
         using H = decltype(handler);
         std::shared_ptr<Completion<std::vector<Reply>>> done =
             std::make_shared<CompletionImpl<std::vector<Reply>, H>>(std::move(handler));
+        if (commands.empty()) {
+          done->complete(nullptr, {});
+          return;
+        }
         if (impl->state != Impl::State::kReady) {
           done->complete(impl->unavailable(), {});
           return;

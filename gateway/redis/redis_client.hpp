@@ -48,7 +48,8 @@ class Client {
     argv.reserve(1 + sizeof...(args));
     argv.emplace_back(name);
     (argv.emplace_back(args), ...);
-    co_return co_await command(argv);
+    auto reply = co_await command(argv);
+    co_return reply;
   }
   /// Sends the commands back to back and returns their replies in order.
   boost::asio::awaitable<std::vector<Reply>> pipeline(
