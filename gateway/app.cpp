@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/auth.hpp"
+#include "gateway/content.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/log.hpp"
 #include "gateway/ops_routes.hpp"
@@ -57,6 +58,17 @@ int App::run() {
   auto log = herald::log::get("herald");
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Templates and workflows are checked before anything starts: a marketer's mistake
+  // stops start-up with its file, line and column, like a config error.
+  std::shared_ptr<const Content> content;
+  try {
+    content = std::make_shared<const Content>(load_content(cfg));
+    for (const auto& warning : content->warnings) log->warn("{}", warning);
+  } catch (const std::exception& e) {
+    log->error("templates or workflows have errors:\n{}", e.what());
+    return 1;
+  }
+
   std::unique_ptr<redis::ManagedRedis> managed;
   std::string url = cfg.redis.url;
   if (url.empty()) {
@@ -92,6 +104,7 @@ int App::run() {
   Router router;
   register_process_metrics();
   add_ops_routes(router, {});
+  add_content_routes(router, content);
   Authenticator auth(cfg.auth);
   auto server = std::make_unique<HttpServer>(cfg.server, router, auth);
   try {

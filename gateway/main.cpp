@@ -17,7 +17,11 @@
 
 #include "config/config.hpp"
 #include "gateway/app.hpp"
+#include "gateway/content.hpp"
 #include "gateway/log.hpp"
+#include "templates/render_command.hpp"
+#include "workflows/lint.hpp"
+#include "workflows/template_catalog_set.hpp"
 
 namespace {
 
@@ -58,6 +62,25 @@ int main(int argc, char** argv) {
   serve->add_option("--config", config_path, "configuration file");
   auto* version = app.add_subcommand("version", "version, build and library versions");
 
+  auto* lint = app.add_subcommand(
+      "lint", "check workflows, segments and templates (default: the configured folders)");
+  bool strict = false;
+  std::vector<std::string> lint_paths;
+  lint->add_flag("--strict", strict, "warnings fail too; report undefined template variables");
+  lint->add_option("PATHS", lint_paths, "files, or folders searched for *.yaml");
+  lint->add_option("--config", config_path, "configuration file");
+
+  auto* render = app.add_subcommand("render", "render one channel of a template");
+  herald::templates::RenderOptions render_options;
+  render->add_option("TEMPLATE", render_options.template_name, "a template name or a .yaml path")
+      ->required();
+  render->add_option("--channel", render_options.channel, "email, sms, whatsapp, wechat or social")
+      ->required();
+  render->add_option("--context", render_options.context_file, "context JSON file")->required();
+  render->add_option("--locale", render_options.locale, "locale, e.g. fr-CA");
+  render->add_option("--field", render_options.field, "print one field raw, e.g. body");
+  render->add_option("--config", config_path, "configuration file");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -70,7 +93,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  bool given = config_option->count() > 0 || serve->get_option("--config")->count() > 0;
+  bool given = config_option->count() > 0;
+  for (auto* sub : {serve, lint, render}) given = given || sub->get_option("--config")->count() > 0;
   herald::config::Config config;
   try {
     config = load_config(config_path, given);
@@ -79,6 +103,37 @@ int main(int argc, char** argv) {
     return 1;
   }
   herald::log::setup(config.log.level, config.log.format);
+
+  if (lint->parsed()) {
+    herald::workflows::LintOptions options;
+    options.paths = lint_paths.empty()
+                        ? std::vector<std::string>{config.workflows_dir, config.templates_dir}
+                        : lint_paths;
+    options.strict = strict;
+    options.lint_template = herald::workflows::template_linter();
+    // Template names and sections are checked against the configured templates when they load.
+    std::unique_ptr<herald::workflows::TemplateSetCatalog> catalog;
+    try {
+      catalog = std::make_unique<herald::workflows::TemplateSetCatalog>(
+          herald::templates::TemplateSet::load(config.templates_dir,
+                                               herald::gateway::template_limits(config)));
+      options.templates = catalog.get();
+    } catch (const std::exception&) {
+      // Their errors are reported as findings of the template files themselves.
+    }
+    return herald::workflows::run_lint(options);
+  }
+
+  if (render->parsed()) {
+    render_options.templates_dir = config.templates_dir;
+    try {
+      render_options.limits = herald::gateway::template_limits(config);
+    } catch (const herald::config::ConfigError& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+    return herald::templates::run_render(render_options);
+  }
 
   if (serve->parsed()) {
     try {

@@ -1,0 +1,131 @@
+#include <utility>
+
+#include "gateway/content.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gateway/router.hpp"
+#include "workflows/dsl/segments.hpp"
+#include "workflows/lint.hpp"
+
+namespace herald::gateway {
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+templates::Limits template_limits(const config::Config& config) {
+  templates::Limits limits;
+  limits.max_iterations = config.templates.max_iterations;
+  limits.max_output_bytes = config.templates.max_output_bytes;
+  limits.default_timezone = config.policies.default_timezone;
+  if (auto it = config.channels.find("sms"); it != config.channels.end()) {
+    if (auto max = it->second.section["max_segments"]) {
+      try {
+        limits.max_sms_segments = max.as<std::size_t>();
+      } catch (const std::exception&) {
+        throw config::ConfigError(config::location_of(max, config.file),
+                                  "channels.sms.max_segments: expected a positive integer");
+      }
+    }
+  }
+  return limits;
+}
+
+Content load_content(const config::Config& config) {
+  Content content;
+  std::string report;
+
+  templates::TemplateSet set;
+  try {
+    if (fs::is_directory(config.templates_dir))
+      set = templates::TemplateSet::load(config.templates_dir, template_limits(config));
+    else
+      content.warnings.push_back("templates_dir " + config.templates_dir +
+                                 " does not exist: no templates loaded");
+  } catch (const templates::TemplateLoadError& e) {
+    for (const auto& error : e.errors()) report += error.to_string() + "\n";
+  }
+  auto catalog = std::make_shared<workflows::TemplateSetCatalog>(set);
+
+  if (fs::is_directory(config.workflows_dir)) {
+    workflows::LintOptions lint;
+    lint.paths = {config.workflows_dir};
+    lint.templates = report.empty() ? catalog.get() : nullptr;
+    for (const auto& finding : workflows::lint_paths(lint))
+      if (finding.severity == workflows::Severity::kError)
+        report += workflows::format_finding(finding) + "\n";
+    auto segments_file = fs::path(config.workflows_dir) / "segments.yaml";
+    if (fs::exists(segments_file)) {
+      std::ifstream in(segments_file);
+      std::stringstream text;
+      text << in.rdbuf();
+      content.segments = workflows::parse_segments(text.str(), segments_file.string()).names;
+    }
+  } else {
+    content.warnings.push_back("workflows_dir " + config.workflows_dir +
+                               " does not exist: no workflows loaded");
+  }
+  if (!report.empty()) throw std::runtime_error(report);
+  content.catalog = std::move(catalog);
+  return content;
+}
+
+namespace {
+
+Response preview(const Content& content, const Request& request) {
+  auto body = Json::parse(request.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object())
+    throw ApiError(400, "invalid_json", "the body must be a JSON object");
+  auto channel = body.value("channel", Json());
+  if (!channel.is_string())
+    throw ApiError(400, "invalid_request", "channel: required, one of email, sms, whatsapp, wechat, social",
+                   "channel");
+  const auto& channels = config::kChannels;
+  if (std::find(channels.begin(), channels.end(), channel.get<std::string>()) == channels.end())
+    throw ApiError(400, "invalid_request", "channel: unknown channel", "channel");
+  auto locale = body.value("locale", Json());
+  if (!locale.is_null() && !locale.is_string())
+    throw ApiError(400, "invalid_request", "locale: expected a string", "locale");
+  auto context = body.value("context", Json::object());
+  if (!context.is_object())
+    throw ApiError(400, "invalid_request", "context: expected an object", "context");
+
+  const auto& name = request.params.at("name");
+  const auto& set = content.catalog->set();
+  if (!set.has(name)) throw ApiError(404, "not_found", "no template named " + name);
+  try {
+    auto rendered = set.render(name, channel.get<std::string>(),
+                               locale.is_string() ? locale.get<std::string>() : std::string(),
+                               context);
+    return Response::json(200, rendered);
+  } catch (const templates::TemplateError& e) {
+    Json error{{"code", "template_error"}, {"message", e.message()}};
+    if (e.kind() == templates::TemplateError::Kind::kNoSection) error["code"] = "no_section";
+    if (e.line() > 0) {
+      error["file"] = fs::path(e.file()).filename().string();
+      error["line"] = e.line();
+      error["column"] = e.column();
+    }
+    return Response::json(422, Json{{"error", std::move(error)}});
+  }
+}
+
+}  // namespace
+
+void add_content_routes(Router& router, std::shared_ptr<const Content> content) {
+  router.add("POST", "/v1/templates/{name}/preview", Access::kAdmin,
+             [content](Request& request) -> asio::awaitable<Response> {
+               co_return preview(*content, request);
+             });
+  router.add("POST", "/v1/workflows/validate", Access::kAdmin,
+             [content](Request& request) -> asio::awaitable<Response> {
+               workflows::ValidateOptions options;
+               options.templates = content->catalog.get();
+               options.segments = &content->segments;
+               auto result = workflows::validate_workflow(request.body, options);
+               co_return Response::json(result.status, result.body);
+             });
+}
+
+}  // namespace herald::gateway
