@@ -5,6 +5,10 @@
 #include <csignal>
 #include <thread>
 
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -13,6 +17,9 @@
 
 #include "gateway/auth.hpp"
 #include "gateway/content.hpp"
+#include "gateway/customer_routes.hpp"
+#include "gateway/event_processor.hpp"
+#include "gateway/ingest_routes.hpp"
 #include "gateway/http_server.hpp"
 #include "gateway/log.hpp"
 #include "gateway/ops_routes.hpp"
@@ -30,6 +37,8 @@ thread_local Worker* t_current_worker = nullptr;
 struct WorkerSlot {
   asio::io_context ioc{1};
   std::unique_ptr<redis::Client> redis;
+  std::unique_ptr<redis::Client> reader;  // the event processor's blocking reads
+  std::unique_ptr<EventProcessor> processor;
   Worker worker;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
   std::thread thread;
@@ -91,11 +100,16 @@ int App::run() {
   }
 
   unsigned threads = cfg.server.effective_threads();
+  char host[256] = "herald";
+  ::gethostname(host, sizeof host - 1);
+  std::string consumer_prefix = std::string(host) + ":" + std::to_string(::getpid());
   std::vector<std::unique_ptr<WorkerSlot>> workers;
   std::vector<asio::io_context*> contexts;
   for (unsigned i = 0; i < threads; ++i) {
     auto slot = std::make_unique<WorkerSlot>();
     slot->redis = std::make_unique<redis::Client>(slot->ioc, redis_url);
+    slot->reader = std::make_unique<redis::Client>(slot->ioc, redis_url);
+    slot->processor = std::make_unique<EventProcessor>(cfg, consumer_prefix + ":" + std::to_string(i));
     slot->worker = Worker{i, &slot->ioc, slot->redis.get()};
     contexts.push_back(&slot->ioc);
     workers.push_back(std::move(slot));
@@ -106,6 +120,14 @@ int App::run() {
   add_ops_routes(router, {});
   add_content_routes(router, content);
   Authenticator auth(cfg.auth);
+  auto backlog = std::make_shared<BacklogGauge>();
+  try {
+    add_ingest_routes(router, cfg, auth, backlog);
+  } catch (const config::ConfigError& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
+  add_customer_routes(router, cfg);
   auto server = std::make_unique<HttpServer>(cfg.server, router, auth);
   try {
     server->start(contexts);
@@ -117,7 +139,13 @@ int App::run() {
 
   for (auto& slot : workers) {
     slot->guard.emplace(slot->ioc.get_executor());
-    asio::post(slot->ioc, [client = slot->redis.get()] { client->start(); });
+    asio::post(slot->ioc, [s = slot.get()] {
+      s->redis->start();
+      s->reader->start();
+    });
+    asio::co_spawn(slot->ioc, slot->processor->run(*slot->reader, *slot->redis), asio::detached);
+    if (slot->worker.index == 0)
+      asio::co_spawn(slot->ioc, backlog_monitor(cfg, backlog), asio::detached);
     slot->thread = std::thread([s = slot.get()] {
       set_current_worker(&s->worker);
       s->ioc.run();
@@ -164,6 +192,7 @@ int App::run() {
   for (auto& slot : workers) {
     asio::post(slot->ioc, [s = slot.get()] {
       s->redis->stop();
+      s->reader->stop();
       s->ioc.stop();
     });
   }

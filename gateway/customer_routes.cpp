@@ -1,0 +1,177 @@
+#include <utility>
+
+#include "gateway/customer_routes.hpp"
+
+#include <charconv>
+
+#include "gateway/customer_state.hpp"
+#include "gateway/ingest/traits.hpp"
+#include "gateway/keys.hpp"
+#include "gateway/redis/script.hpp"
+#include "gateway/router.hpp"
+#include "gateway/worker.hpp"
+
+namespace herald::gateway {
+namespace asio = boost::asio;
+
+namespace {
+
+// Records one consent choice and its log entry. KEYS: profile, consent log.
+// ARGV: channel, status, log entry (JSON), time.
+const redis::Script kConsent(R"lua(
+local cs = redis.call('HGET', KEYS[1], 'cs')
+local consent = {}
+if cs then consent = cjson.decode(cs) end
+consent[ARGV[1]] = ARGV[2]
+local encoded = cjson.encode(consent)
+redis.call('HSET', KEYS[1], 'cs', encoded, 'ua', ARGV[4])
+redis.call('HSETNX', KEYS[1], 'ca', ARGV[4])
+redis.call('RPUSH', KEYS[2], ARGV[3])
+return encoded
+)lua");
+
+std::string now_text() {
+  return ingest::format_rfc3339(
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
+}
+
+asio::awaitable<std::optional<CustomerState>> load(const std::string& id) {
+  std::vector<std::string> cmd{"HMGET", keys::customer(id)};
+  cmd.insert(cmd.end(), kProfileFields.begin(), kProfileFields.end());
+  auto reply = co_await current_worker().redis->command(cmd);
+  if (reply.is_error()) throw redis::CommandError(reply.str);
+  std::vector<std::optional<std::string>> values;
+  for (const auto& v : reply.elements)
+    values.push_back(v.is_nil() ? std::nullopt : std::optional<std::string>(v.str));
+  values.resize(kProfileFields.size());
+  auto state = customer_from_fields(values);
+  if (!state.exists()) co_return std::nullopt;
+  co_return state;
+}
+
+ApiError not_found(const std::string& id) {
+  return ApiError(404, "not_found", "no customer " + id);
+}
+
+std::vector<OJson> parse_list(const redis::Reply& reply) {
+  std::vector<OJson> out;
+  for (const auto& item : reply.elements) {
+    auto j = OJson::parse(item.str, nullptr, false);
+    if (!j.is_discarded()) out.push_back(std::move(j));
+  }
+  return out;
+}
+
+struct ConsentChange {
+  std::string channel, status, source;
+};
+
+ConsentChange consent_change(const Request& request) {
+  ConsentChange change;
+  change.channel = request.params.at("channel");
+  const auto& channels = config::kChannels;
+  if (std::find(channels.begin(), channels.end(), change.channel) == channels.end())
+    throw ApiError(400, "invalid_channel",
+                   "unknown channel " + change.channel + " (email, sms, whatsapp, wechat, social)",
+                   "channel");
+  auto body = OJson::parse(request.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object())
+    throw ApiError(400, "invalid_json", "the body must be a JSON object");
+  auto status = body.value("status", OJson());
+  if (!status.is_string() || (status != "opted_in" && status != "opted_out"))
+    throw ApiError(400, "invalid_consent", "status: expected opted_in or opted_out", "status");
+  change.status = status.get<std::string>();
+  auto source = body.value("source", OJson("api"));
+  if (!source.is_string()) throw ApiError(400, "invalid_consent", "source: expected a string", "source");
+  change.source = source.get<std::string>();
+  return change;
+}
+
+std::size_t limit_of(const Request& request) {
+  auto text = request.query("limit").value_or("50");
+  std::size_t limit = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+  if (ec != std::errc() || end != text.data() + text.size() || limit < 1 || limit > 1000)
+    throw ApiError(400, "invalid_request", "limit: expected 1 to 1000", "limit");
+  return limit;
+}
+
+}  // namespace
+
+void add_customer_routes(Router& router, const config::Config& config) {
+  auto cfg = std::make_shared<const config::Config>(config);
+
+  router.add("GET", "/v1/customers/{id}", Access::kAdmin,
+             [cfg](Request& request) -> asio::awaitable<Response> {
+               const auto& id = request.params.at("id");
+               auto state = co_await load(id);
+               if (!state) throw not_found(id);
+               co_return Response::json(200, customer_to_json(id, *state, *cfg));
+             });
+
+  router.add("PUT", "/v1/customers/{id}/consent/{channel}", Access::kAdmin,
+             [](Request& request) -> asio::awaitable<Response> {
+               const auto& id = request.params.at("id");
+               auto change = consent_change(request);
+               auto at = now_text();
+               OJson entry{{"channel", change.channel}, {"status", change.status},
+                           {"source", change.source}, {"at", at}};
+               std::vector<std::string> script_keys{keys::customer(id), keys::consent_log(id)};
+               std::vector<std::string> args{change.channel, change.status, entry.dump(), at};
+               auto reply = co_await kConsent.run(*current_worker().redis, script_keys, args);
+               if (reply.is_error()) throw redis::CommandError(reply.str);
+               auto consent = OJson::parse(reply.str, nullptr, false);
+               co_return Response::json(200, OJson{{"consent", consent}});
+             });
+
+  router.add("DELETE", "/v1/customers/{id}", Access::kAdmin,
+             [](Request& request) -> asio::awaitable<Response> {
+               const auto& id = request.params.at("id");
+               auto& redis = *current_worker().redis;
+               auto state = co_await load(id);
+               std::vector<std::vector<std::string>> tx{{"MULTI"}};
+               std::vector<std::string> suppress{"SADD", keys::kSuppressed,
+                                                 hashed_identifier("id", id)};
+               if (state) {
+                 for (const auto& a : ingest::channel_addresses(state->traits)) {
+                   suppress.push_back(hashed_identifier(a.channel, a.address));
+                   tx.push_back({"DEL", keys::address(a.channel, a.address)});
+                 }
+               }
+               tx.push_back(std::move(suppress));
+               tx.push_back({"DEL", keys::customer(id), keys::customer_events(id),
+                             keys::consent_log(id), keys::customer_messages(id)});
+               tx.push_back({"EXEC"});
+               auto replies = co_await redis.pipeline(tx);
+               if (!replies.back().is_array()) throw redis::CommandError("erasure failed");
+               co_return Response::text(204, "", "application/json");
+             });
+
+  router.add("GET", "/v1/customers/{id}/export", Access::kAdmin,
+             [cfg](Request& request) -> asio::awaitable<Response> {
+               const auto& id = request.params.at("id");
+               auto state = co_await load(id);
+               if (!state) throw not_found(id);
+               std::vector<std::vector<std::string>> reads;
+               reads.push_back({"LRANGE", keys::consent_log(id), "0", "-1"});
+               reads.push_back({"LRANGE", keys::customer_events(id), "0", "-1"});
+               reads.push_back({"LRANGE", keys::customer_messages(id), "0", "-1"});
+               auto lists = co_await current_worker().redis->pipeline(reads);
+               auto out = customer_to_json(id, *state, *cfg);
+               out["consent_log"] = parse_list(lists[0]);
+               out["events"] = parse_list(lists[1]);
+               out["messages"] = parse_list(lists[2]);
+               co_return Response::json(200, out);
+             });
+
+  router.add("GET", "/v1/customers/{id}/messages", Access::kAdmin,
+             [](Request& request) -> asio::awaitable<Response> {
+               const auto& id = request.params.at("id");
+               auto limit = limit_of(request);
+               auto reply = co_await current_worker().redis->command(
+                   "LRANGE", keys::customer_messages(id), "0", std::to_string(limit - 1));
+               co_return Response::json(200, OJson{{"items", parse_list(reply)}});
+             });
+}
+
+}  // namespace herald::gateway

@@ -1,0 +1,75 @@
+#include "gateway/customer_state.hpp"
+
+#include <openssl/sha.h>
+
+namespace herald::gateway {
+namespace {
+
+OJson parse_object(const std::optional<std::string>& text) {
+  if (!text) return OJson::object();
+  auto j = OJson::parse(*text, nullptr, false);
+  return j.is_object() ? j : OJson::object();
+}
+
+std::optional<ingest::Timestamp> time_of(const OJson& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return std::nullopt;
+  return ingest::parse_rfc3339(it->get<std::string>());
+}
+
+}  // namespace
+
+CustomerState customer_from_fields(const std::vector<std::optional<std::string>>& values) {
+  CustomerState c;
+  c.traits = parse_object(values.at(0));
+  auto s = parse_object(values.at(1));
+  c.stats.orders = s.value("orders", int64_t{0});
+  c.stats.revenue = s.value("revenue", 0.0);
+  c.stats.first_order_at = time_of(s, "first");
+  c.stats.last_order_at = time_of(s, "last");
+  c.consent = parse_object(values.at(2));
+  c.created_at = values.at(3).value_or("");
+  c.updated_at = values.at(4).value_or("");
+  return c;
+}
+
+std::string stats_to_stored(const ingest::OrderStats& stats) {
+  OJson s{{"orders", stats.orders}, {"revenue", stats.revenue}};
+  if (stats.first_order_at) s["first"] = ingest::format_rfc3339(*stats.first_order_at);
+  if (stats.last_order_at) s["last"] = ingest::format_rfc3339(*stats.last_order_at);
+  return s.dump();
+}
+
+OJson customer_to_json(const std::string& id, const CustomerState& c,
+                       const config::Config& config) {
+  auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  OJson out;
+  out["id"] = id;
+  out["traits"] = c.traits;
+  out["consent"] = c.consent;
+  out["stats"] = ingest::stats_to_json(c.stats, now, config.stats.default_order_gap);
+  out["runs"] = OJson::array();
+  out["created_at"] = c.created_at;
+  out["updated_at"] = c.updated_at;
+  return out;
+}
+
+void merge_traits(OJson& traits, const OJson& update) {
+  if (!update.is_object()) return;
+  for (auto it = update.begin(); it != update.end(); ++it) {
+    if (it.value().is_null()) traits.erase(it.key());
+    else traits[it.key()] = it.value();
+  }
+}
+
+std::string hashed_identifier(std::string_view kind, std::string_view value) {
+  std::string input = std::string(kind) + ":" + std::string(value);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) out += kHex[b >> 4], out += kHex[b & 15];
+  return out;
+}
+
+}  // namespace herald::gateway

@@ -1,0 +1,46 @@
+#pragma once
+// A customer's state as stored in the profile hash, and its JSON forms.
+//
+// Hash fields: t (traits, JSON), s (order stats, JSON), cs (consent, JSON), ca and ua
+// (created_at and updated_at, RFC 3339).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.hpp"
+#include "gateway/ingest/order_stats.hpp"
+#include "gateway/ingest/timestamp.hpp"
+
+namespace herald::gateway {
+
+using OJson = nlohmann::ordered_json;
+
+struct CustomerState {
+  OJson traits = OJson::object();
+  ingest::OrderStats stats;
+  OJson consent = OJson::object();
+  std::string created_at;
+  std::string updated_at;
+  bool exists() const { return !created_at.empty(); }
+};
+
+inline const std::vector<std::string> kProfileFields{"t", "s", "cs", "ca", "ua"};
+
+/// From the HMGET of kProfileFields (nil replies as nullopt).
+CustomerState customer_from_fields(const std::vector<std::optional<std::string>>& values);
+
+std::string stats_to_stored(const ingest::OrderStats& stats);
+
+/// GET /v1/customers/{id}
+OJson customer_to_json(const std::string& id, const CustomerState& c, const config::Config& config);
+
+/// Merges normalised traits: a null value removes the trait.
+void merge_traits(OJson& traits, const OJson& update);
+
+/// SHA-256 hex of an identifier, for the suppression list of erased customers.
+std::string hashed_identifier(std::string_view kind, std::string_view value);
+
+}  // namespace herald::gateway

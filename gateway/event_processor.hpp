@@ -1,0 +1,38 @@
+#pragma once
+// Processing of ingested events. The partitions' streams are shared by every worker
+// thread of every gateway through one consumer group; each partition is processed by
+// one consumer at a time (a lease renewed every second and lost after 5 s of silence),
+// so that a customer's events are applied in order. A consumer that takes over a
+// partition first claims the entries its previous owner left pending (XAUTOCLAIM).
+// The customer's new state and the acknowledgement of its events are written in one
+// MULTI/EXEC, so a crash at any moment neither loses nor repeats an event.
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "config/config.hpp"
+
+namespace herald::redis {
+class Client;
+}
+
+namespace herald::gateway {
+
+class EventProcessor {
+ public:
+  /// `consumer` names this worker in the group (unique per process and thread).
+  EventProcessor(const config::Config& config, std::string consumer);
+  ~EventProcessor();
+
+  /// Runs until the io_context stops. `reader` is a connection of its own (it blocks on
+  /// XREADGROUP); `writer` is the worker's shared connection.
+  boost::asio::awaitable<void> run(redis::Client& reader, redis::Client& writer);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace herald::gateway

@@ -1,0 +1,61 @@
+#pragma once
+// Redis key layout. Every key of one customer carries the customer's hash tag and every
+// key of one event partition the partition's, so that per-customer and per-partition
+// updates are atomic on one node, on a single Redis or a Redis Cluster.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace herald::keys {
+
+/// The customer id as a hash tag: `{` `}` and `%` are escaped so that an id can never
+/// end the tag early or collide with another id.
+inline std::string tag(std::string_view id) {
+  std::string out = "{";
+  for (char c : id) {
+    if (c == '{') out += "%7B";
+    else if (c == '}') out += "%7D";
+    else if (c == '%') out += "%25";
+    else out += c;
+  }
+  out += '}';
+  return out;
+}
+
+/// FNV-1a: the partition of a customer's events, stable across processes and versions.
+inline unsigned partition_of(std::string_view customer_id, unsigned partitions) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : customer_id) h = (h ^ c) * 1099511628211ull;
+  return static_cast<unsigned>(h % partitions);
+}
+
+inline std::string partition_tag(unsigned p) { return "{p" + std::to_string(p) + "}"; }
+/// The event stream of a partition.
+inline std::string stream(unsigned p) { return "herald:ev:" + partition_tag(p); }
+/// Pending (appended, not yet processed) events of a partition.
+inline std::string backlog(unsigned p) { return "herald:bl:" + partition_tag(p); }
+/// Prefix of the messageId keys of a partition (deduplication window).
+inline std::string dedupe_prefix(unsigned p) { return "herald:dd:" + partition_tag(p) + ":"; }
+/// Which consumer owns a partition, with an expiry (lease).
+inline std::string lease(unsigned p) { return "herald:lease:" + partition_tag(p); }
+/// Live consumers, scored by their last heartbeat (ms).
+inline const std::string kConsumers = "herald:consumers";
+inline const std::string kGroup = "herald";
+
+/// The customer's profile: a hash with traits, stats, consent, created_at, updated_at.
+inline std::string customer(std::string_view id) { return "herald:c:" + tag(id); }
+/// The customer's recent events, newest first (bounded).
+inline std::string customer_events(std::string_view id) { return "herald:c:" + tag(id) + ":ev"; }
+/// The customer's consent log, oldest first.
+inline std::string consent_log(std::string_view id) { return "herald:c:" + tag(id) + ":cl"; }
+/// The customer's messages, newest first.
+inline std::string customer_messages(std::string_view id) { return "herald:c:" + tag(id) + ":msg"; }
+/// Which customer has this address on this channel.
+inline std::string address(std::string_view channel, std::string_view address) {
+  return "herald:addr:" + std::string(channel) + ":" + tag(address);
+}
+/// Hashed identifiers of erased customers (global suppression).
+inline const std::string kSuppressed = "herald:suppressed";
+
+}  // namespace herald::keys
