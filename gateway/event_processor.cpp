@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "gateway/customer_state.hpp"
+#include "gateway/event_sink.hpp"
 #include "gateway/ingest/event.hpp"
 #include "gateway/ingest/traits.hpp"
 #include "gateway/keys.hpp"
@@ -55,11 +56,12 @@ struct Entry {
 }  // namespace
 
 struct EventProcessor::Impl {
-  Impl(const config::Config& c, std::string name)
-      : config(c), consumer(std::move(name)), log(herald::log::get("processor")) {}
+  Impl(const config::Config& c, std::string name, EventSink* s)
+      : config(c), consumer(std::move(name)), sink(s), log(herald::log::get("processor")) {}
 
   config::Config config;
   std::string consumer;
+  EventSink* sink;
   std::shared_ptr<spdlog::logger> log;
   std::set<unsigned> owned;
   std::set<unsigned> pending_first;  // partitions whose claimed entries are read first
@@ -187,8 +189,13 @@ struct EventProcessor::Impl {
       auto state = customer_from_fields(values);
       auto before = ingest::channel_addresses(state.traits);
       std::vector<std::string> history;
-      for (const auto* e : by_customer[id]) apply_event(state, e->event, history);
+      Commands decisions;
+      for (const auto* e : by_customer[id]) {
+        apply_event(state, e->event, history);
+        if (sink) sink->decide(id, state, e->event, decisions);
+      }
       write_customer(tx, id, state, before, history);
+      for (auto& command : decisions) tx.push_back(std::move(command));
     }
     std::vector<std::string> ack{"XACK", keys::stream(p), keys::kGroup};
     for (const auto& e : entries) ack.push_back(e.id);
@@ -316,8 +323,9 @@ struct EventProcessor::Impl {
   }
 };
 
-EventProcessor::EventProcessor(const config::Config& config, std::string consumer)
-    : impl_(std::make_unique<Impl>(config, std::move(consumer))) {}
+EventProcessor::EventProcessor(const config::Config& config, std::string consumer,
+                               EventSink* sink)
+    : impl_(std::make_unique<Impl>(config, std::move(consumer), sink)) {}
 EventProcessor::~EventProcessor() = default;
 
 asio::awaitable<void> EventProcessor::run(redis::Client& reader, redis::Client& writer) {

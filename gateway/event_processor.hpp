@@ -20,10 +20,13 @@ class Client;
 
 namespace herald::gateway {
 
+class EventSink;
+
 class EventProcessor {
  public:
-  /// `consumer` names this worker in the group (unique per process and thread).
-  EventProcessor(const config::Config& config, std::string consumer);
+  /// `consumer` names this worker in the group (unique per process and thread). `sink`
+  /// (may be null) receives every event with the customer's state after it.
+  EventProcessor(const config::Config& config, std::string consumer, EventSink* sink = nullptr);
   ~EventProcessor();
 
   /// Runs until the io_context stops. `reader` is a connection of its own (it blocks on

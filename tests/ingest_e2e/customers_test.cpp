@@ -33,6 +33,7 @@ void each_object(const Json& j, const std::function<void(const Json&)>& visit) {
 TEST_CASE("an unknown customer is 404 not_found") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   check_error(admin(herald, "GET", "/v1/customers/nobody"), 404, "not_found");
   check_error(admin(herald, "GET", "/v1/customers/nobody/export"), 404, "not_found");
 }
@@ -40,6 +41,7 @@ TEST_CASE("an unknown customer is 404 not_found") {
 TEST_CASE("the customers API is for the admin key only") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   check_success(post_ingest(herald, "identify", identify_body("cu-0", {{"a", 1}})), 1);
   REQUIRE(wait_customer(herald, "cu-0"));
   const Json consent = {{"status", "opted_in"}, {"source", "test"}};
@@ -61,6 +63,7 @@ TEST_CASE("the customers API is for the admin key only") {
 TEST_CASE("consent changes answer the whole consent map and are logged for export") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   check_success(post_ingest(herald, "identify", identify_body("cu-1", {{"email", "cu1@example.com"}})), 1);
   REQUIRE(wait_customer(herald, "cu-1"));
 
@@ -127,6 +130,7 @@ TEST_CASE("consent changes answer the whole consent map and are logged for expor
 TEST_CASE("erasure removes the customer and is idempotent and export is 404 after") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   check_success(post_ingest(herald, "identify", identify_body("cu-2", {{"email", "gone@example.com"}})), 1);
   check_success(post_ingest(herald, "track", order_body("cu-2", 12)), 1);
   check_success(post_ingest(herald, "identify", identify_body("cu-keep", {{"email", "keep@example.com"}})), 1);
@@ -153,6 +157,7 @@ TEST_CASE("erasure removes the customer and is idempotent and export is 404 afte
 TEST_CASE("a customer's messages are a list") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   check_success(post_ingest(herald, "identify", identify_body("cu-3", {{"a", 1}})), 1);
   REQUIRE(wait_customer(herald, "cu-3"));
   const auto r = admin(herald, "GET", "/v1/customers/cu-3/messages");

@@ -77,6 +77,7 @@ std::vector<Case> hostile_events() {
 TEST_CASE("hostile bodies are 4xx in the error shape and the gateway keeps serving") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
 
   SECTION("whole bodies") {
     for (const std::string endpoint : {"track", "identify", "batch"})
@@ -151,6 +152,7 @@ TEST_CASE("hostile bodies are 4xx in the error shape and the gateway keeps servi
 TEST_CASE("a slowly sent hostile body does not stop other requests") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   // Half of a deep body, then nothing: other clients are still served.
   HttpConnection slow(herald.port());
   const std::string body = nested(100000);

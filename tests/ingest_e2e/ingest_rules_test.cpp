@@ -28,6 +28,7 @@ Json traits_of(const HeraldProcess& herald, const std::string& id,
 TEST_CASE("the write key is accepted as HTTP Basic user or Bearer or writeKey in the body") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   const std::string body = track_body("auth-1", "signed.up").dump();
 
   check_success(post_ingest(herald, "track", body, basic(kWriteKey)), 1);
@@ -81,6 +82,7 @@ TEST_CASE("the write key is accepted as HTTP Basic user or Bearer or writeKey in
 TEST_CASE("userId is required and anonymousId alone is refused") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   check_error(post_ingest(herald, "track", R"({"anonymousId": "anon-1", "event": "e"})"), 400,
               "missing_user_id", "userId");
   check_error(post_ingest(herald, "identify", R"({"anonymousId": "anon-1", "traits": {"a": 1}})"), 400,
@@ -97,6 +99,7 @@ TEST_CASE("userId is required and anonymousId alone is refused") {
 TEST_CASE("event is required for track alone and inside a batch") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   check_error(post_ingest(herald, "track", R"({"userId": "u1", "properties": {}})"), 400,
               "invalid_event", "event");
   check_error(post_ingest(herald, "batch",
@@ -110,6 +113,7 @@ TEST_CASE("event is required for track alone and inside a batch") {
 TEST_CASE("success answers count accepted events") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   check_success(post_ingest(herald, "track", track_body("s1", "e")), 1);
   check_success(post_ingest(herald, "identify", identify_body("s1", {{"x", 1}})), 1);
   Json batch = Json::array();
@@ -124,6 +128,7 @@ TEST_CASE("success answers count accepted events") {
 TEST_CASE("a batch with bad items stores nothing and lists every bad item") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   const auto r = post_ingest(herald, "batch", R"({"batch": [
       {"type": "identify", "userId": "good-a", "traits": {"plan": "pro"}},
       {"type": "track", "userId": "good-a"},
@@ -152,6 +157,7 @@ TEST_CASE("a batch with bad items stores nothing and lists every bad item") {
 TEST_CASE("size limits on body and batch length and event size") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
 
   SECTION("a body over server.max_body_bytes (512 KiB by default) is 413") {
     Json big = track_body("big", "e", {{"blob", std::string(530 * 1024, 'x')}});
@@ -194,6 +200,7 @@ TEST_CASE("size limits on body and batch length and event size") {
 TEST_CASE("known traits are normalised on identify and invalid ones refused") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   check_success(post_ingest(herald, "identify",
                             identify_body("norm-1", {{"email", "Ada.Lovelace@EXAMPLE.Org"},
                                                      {"phone", "(415) 555-2671"},
@@ -231,6 +238,7 @@ TEST_CASE("known traits are normalised on identify and invalid ones refused") {
 TEST_CASE("context.traits on a track are merged into the customer's traits") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   check_success(post_ingest(herald, "identify", identify_body("ctx-1", {{"name", "Ada"}, {"plan", "free"}})), 1);
   traits_of(herald, "ctx-1", "name");
   Json t = track_body("ctx-1", "plan.changed");
@@ -245,6 +253,7 @@ TEST_CASE("context.traits on a track are merged into the customer's traits") {
 TEST_CASE("bodies exactly as analytics-node and analytics-python send them are accepted") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   // @segment/analytics-node 1.x: POST /v1/batch, Basic auth with the write key, _metadata.
   const std::string node =
       R"({"batch":[{"userId":"user-42","event":"Order Completed","properties":{"order_id":"50314b8e9bcf000000000000","total":27.5,"revenue":25,"currency":"USD","products":[{"product_id":"507f1f77bcf86cd799439011","sku":"45790-32","price":19,"quantity":1}]},"type":"track","context":{"library":{"name":"@segment/analytics-node","version":"1.1.4"}},"integrations":{},"timestamp":"2024-02-29T23:59:59.999Z","messageId":"node-next-1709251199999-6e5a1c1b-3b5a-4b1f-9c35-2d4f3e1b8a9c","_metadata":{"nodeVersion":"18.19.0","jsRuntime":"node"}},{"userId":"user-42","traits":{"name":"Ada","email":"ada@EXAMPLE.org","timezone":"America/New_York","locale":"en-US"},"type":"identify","context":{"library":{"name":"@segment/analytics-node","version":"1.1.4"}},"integrations":{},"timestamp":"2024-03-01T00:00:00.001Z","messageId":"node-next-1709251200001-0c3a","_metadata":{"nodeVersion":"18.19.0","jsRuntime":"node"}}],"sentAt":"2024-03-01T00:00:00.500Z"})";

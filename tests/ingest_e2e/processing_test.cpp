@@ -15,6 +15,7 @@ using namespace herald::test::ingest;
 TEST_CASE("the same messageId twice is acknowledged twice and processed once") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   const Json order = order_body("dup-1", 10, "msg-dup-1");
   check_success(post_ingest(herald, "track", order), 1, 0);
   check_success(post_ingest(herald, "track", order), 0, 1);
@@ -36,6 +37,7 @@ TEST_CASE("the same messageId twice is acknowledged twice and processed once") {
 TEST_CASE("the same messageId from 8 connections at once is accepted and processed once") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   constexpr int kSenders = 8;
   const std::string body = order_body("race-1", 10, "msg-race-1").dump();
   std::vector<std::unique_ptr<HttpConnection>> connections;
@@ -83,6 +85,7 @@ TEST_CASE("the same messageId from 8 connections at once is accepted and process
 TEST_CASE("identify creates the profile and later identifies merge into it") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   const auto before = std::chrono::system_clock::now() - std::chrono::seconds(2);
   check_success(post_ingest(herald, "identify",
                             identify_body("p-1", {{"name", "Ada"}, {"plan", "free"}, {"seats", 3}})), 1);
@@ -124,6 +127,7 @@ TEST_CASE("identify creates the profile and later identifies merge into it") {
 TEST_CASE("order events update the customer's stats and churn risk") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
 
   SECTION("one order just now: risk in [0, 1) and near 0") {
     check_success(post_ingest(herald, "track", order_body("o-1", 19.5)), 1);
@@ -170,6 +174,7 @@ TEST_CASE("order events update the customer's stats and churn risk") {
   SECTION("stats.order_event names the order event") {
     RedisServer redis2;
     HeraldProcess custom(redis2.url(), test_config("stats:\n  order_event: purchase\n"));
+    REQUIRE(custom.wait_ready());
     check_success(post_ingest(custom, "track", track_body("o-3", "order.completed", {{"total", 3}})), 1);
     check_success(post_ingest(custom, "track", track_body("o-3", "purchase", {{"total", 4}})), 1);
     auto c = wait_customer(custom, "o-3", [](const Json& c) { return c["stats"]["orders"] == 1; });
@@ -184,6 +189,7 @@ TEST_CASE("order events update the customer's stats and churn risk") {
 TEST_CASE("events of one customer are applied in the order they were posted") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
   // Stats take the earliest and latest times whatever the processing order, so order is made
   // visible through context.traits: the last write must win.
   const auto start = std::chrono::system_clock::now() - std::chrono::hours(1);

@@ -77,6 +77,7 @@ void check_accepted(const HttpResponse& r) {
 TEST_CASE("a signed Shopify webhook is mapped by topic into an event") {
   RedisServer redis;
   HeraldProcess herald(redis.url(), test_config(kSources));
+  REQUIRE(herald.wait_ready());
   const std::string checkout =
       R"({"id":981,"token":"abc","customer":{"id":7339460116536,"email":"a@b.co"},"line_items":[{"sku":"S1"}]})";
   check_accepted(post_source(herald, "shopify", checkout, shopify_headers(checkout, "checkouts/update")));
@@ -127,6 +128,7 @@ TEST_CASE("a signed Shopify webhook is mapped by topic into an event") {
 TEST_CASE("a CRM webhook in Stripe's t= v1= layout carries the event name and traits") {
   RedisServer redis;
   HeraldProcess herald(redis.url(), test_config(kSources));
+  REQUIRE(herald.wait_ready());
   const std::string body =
       R"({"type":"order.completed","contact":{"external_id":"c-77","email":"Ann@CRM.Example","timezone":"Europe/Berlin","plan":"gold"},"data":{"total":42}})";
   check_accepted(post_source(herald, "crm", body, crm_headers(body, now_s())));
@@ -177,6 +179,7 @@ TEST_CASE("a CRM webhook in Stripe's t= v1= layout carries the event name and tr
 TEST_CASE("a hex-signed social listening feed maps mentions") {
   RedisServer redis;
   HeraldProcess herald(redis.url(), test_config(kSources));
+  REQUIRE(herald.wait_ready());
   const std::string body =
       R"({"author":{"handle":"ada_l","followers":1200},"text":"love #herald","url":"https://x.example/1"})";
   check_accepted(post_source(herald, "mentions", body, mentions_headers(body)));
@@ -193,6 +196,7 @@ TEST_CASE("a hex-signed social listening feed maps mentions") {
 TEST_CASE("an unknown source is 404") {
   RedisServer redis;
   HeraldProcess herald(redis.url(), test_config(kSources));
+  REQUIRE(herald.wait_ready());
   const std::string body = R"({"author":{"handle":"x"}})";
   check_error(post_source(herald, "nope", body, mentions_headers(body)), 404, "not_found");
   check_error(post_source(herald, "Shopify", body, shopify_headers(body, "checkouts/update")), 404,

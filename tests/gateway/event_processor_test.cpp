@@ -1,0 +1,156 @@
+// Event processing against a real redis-server: order per customer, the sink's writes
+// committed with the events, and partitions taken over from a consumer that stopped.
+#include <utility>
+
+#include <map>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <catch2/catch.hpp>
+
+#include "gateway/event_processor.hpp"
+#include "gateway/event_sink.hpp"
+#include "gateway/keys.hpp"
+#include "gateway/redis/redis_client.hpp"
+#include "tests/support/redis_server.hpp"
+
+namespace asio = boost::asio;
+using namespace herald;
+using herald::test::RedisServer;
+
+namespace {
+
+class RecordingSink final : public gateway::EventSink {
+ public:
+  void decide(const std::string& customer_id, const gateway::CustomerState& customer,
+              const ingest::Event& event, gateway::Commands& tx) override {
+    seen.push_back(customer_id + ":" + event.event + ":" + std::to_string(customer.stats.orders));
+    tx.push_back({"RPUSH", "sink:" + keys::tag(customer_id), event.event});
+  }
+  std::vector<std::string> seen;
+};
+
+config::Config test_config() {
+  config::Config c;
+  c.redis.partitions = 4;
+  return c;
+}
+
+/// Appends a track event the way ingest does (stream entry + backlog counter).
+void append(const RedisServer& redis, const std::string& user, const std::string& name, int n) {
+  ingest::Event e;
+  e.type = ingest::EventType::kTrack;
+  e.user_id = user;
+  e.event = name;
+  e.properties = "{\"total\": 1, \"n\": " + std::to_string(n) + "}";
+  e.traits = "{}";
+  e.context = "{}";
+  e.integrations = "{}";
+  e.timestamp = std::chrono::time_point_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now() + std::chrono::milliseconds(n));
+  e.received_at = e.timestamp;
+  unsigned p = keys::partition_of(user, 4);
+  std::vector<std::string> args{"XADD", keys::stream(p), "*"};
+  for (auto& [k, v] : ingest::to_stream_fields(e)) args.push_back(k), args.push_back(v);
+  REQUIRE_FALSE(redis.cli(args).empty());
+  redis.cli({"INCR", keys::backlog(p)});
+}
+
+struct Consumer {
+  Consumer(const RedisServer& redis, const std::string& name, gateway::EventSink* sink)
+      : reader(ioc, redis::parse_url(redis.url())),
+        writer(ioc, redis::parse_url(redis.url())),
+        processor(test_config(), name, sink) {
+    reader.start();
+    writer.start();
+    asio::co_spawn(ioc, processor.run(reader, writer), asio::detached);
+  }
+  void run_for(std::chrono::milliseconds d) {
+    ioc.restart();
+    ioc.run_for(d);
+  }
+  asio::io_context ioc;
+  redis::Client reader, writer;
+  gateway::EventProcessor processor;
+};
+
+template <typename F>
+bool run_until(std::vector<Consumer*> consumers, F done, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    for (auto* c : consumers) c->run_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("events are applied in each customer's order and the sink's writes are committed") {
+  RedisServer redis;
+  RecordingSink sink;
+  Consumer consumer(redis, "c1", &sink);
+  for (int n = 0; n < 30; ++n) {
+    append(redis, "alice", "order.completed", n);
+    append(redis, "bob", n % 2 ? "order.completed" : "page.viewed", n);
+  }
+  REQUIRE(run_until({&consumer}, [&] { return sink.seen.size() == 60; }, std::chrono::seconds(20)));
+  std::vector<std::string> alice;
+  for (const auto& s : sink.seen)
+    if (s.rfind("alice:", 0) == 0) alice.push_back(s);
+  REQUIRE(alice.size() == 30);
+  for (int n = 0; n < 30; ++n) CHECK(alice[n] == "alice:order.completed:" + std::to_string(n + 1));
+  CHECK(redis.cli({"LLEN", "sink:" + keys::tag("alice")}) == "30");
+  CHECK(redis.cli({"LLEN", "sink:" + keys::tag("bob")}) == "30");
+  // Processed entries are acknowledged and removed; the backlog is back to zero.
+  for (unsigned p = 0; p < 4; ++p) {
+    CHECK(redis.cli({"XLEN", keys::stream(p)}) == "0");
+    auto backlog = redis.cli({"GET", keys::backlog(p)});
+    CHECK((backlog == "0" || backlog.empty()));
+  }
+  CHECK_THAT(redis.cli({"HGET", keys::customer("alice"), "s"}), Catch::Contains("\"orders\":30"));
+}
+
+TEST_CASE("two consumers share the partitions and each event is applied once") {
+  RedisServer redis;
+  RecordingSink sink_a, sink_b;
+  Consumer a(redis, "a", &sink_a);
+  Consumer b(redis, "b", &sink_b);
+  auto holders = [&] {
+    std::map<std::string, int> count;
+    for (unsigned p = 0; p < 4; ++p) ++count[redis.cli({"GET", keys::lease(p)})];
+    return count;
+  };
+  // The first consumer takes every partition, then gives half back when the second joins.
+  REQUIRE(run_until({&a, &b}, [&] { auto h = holders(); return h["a"] == 2 && h["b"] == 2; },
+                    std::chrono::seconds(15)));
+  for (int n = 0; n < 200; ++n) append(redis, "customer-" + std::to_string(n % 40), "order.completed", n);
+  REQUIRE(run_until({&a, &b}, [&] { return sink_a.seen.size() + sink_b.seen.size() == 200; },
+                    std::chrono::seconds(30)));
+  // Both took partitions, and nothing was applied twice.
+  CHECK_FALSE(sink_a.seen.empty());
+  CHECK_FALSE(sink_b.seen.empty());
+  int orders = 0;
+  for (int c = 0; c < 40; ++c) {
+    auto stats = redis.cli({"HGET", keys::customer("customer-" + std::to_string(c)), "s"});
+    CHECK_THAT(stats, Catch::Contains("\"orders\":5,"));
+    orders += 5;
+  }
+  CHECK(orders == 200);
+}
+
+TEST_CASE("a consumer that stops is replaced: its partitions and pending events are taken over") {
+  RedisServer redis;
+  RecordingSink sink_a, sink_b;
+  auto a = std::make_unique<Consumer>(redis, "a", &sink_a);
+  Consumer b(redis, "b", &sink_b);
+  REQUIRE(run_until({a.get(), &b}, [&] {
+    return redis.cli({"EXISTS", keys::lease(0), keys::lease(1), keys::lease(2), keys::lease(3)}) == "4";
+  }, std::chrono::seconds(10)));
+  a.reset();  // stops without releasing its leases, as a killed process would
+  for (int n = 0; n < 100; ++n) append(redis, "customer-" + std::to_string(n % 20), "order.completed", n);
+  REQUIRE(run_until({&b}, [&] { return sink_b.seen.size() == 100; }, std::chrono::seconds(30)));
+  for (unsigned p = 0; p < 4; ++p) CHECK(redis.cli({"GET", keys::lease(p)}) == "b");
+}
