@@ -308,9 +308,12 @@ struct HttpServer::Impl {
         router.count_unmatched(response.status);
         router.unmatched().latency->observe(seconds);
       }
+      // At warn, the route's pattern rather than the path: paths carry customer ids,
+      // which may be emails or phone numbers.
       if (response.status >= 500)
         log->warn("req={} {} {} -> {} ({:.1f} ms)", request.request_id, request.method,
-                  request.path, response.status, seconds * 1e3);
+                  route ? route->pattern : std::string("(unmatched)"), response.status,
+                  seconds * 1e3);
       else
         log->debug("req={} {} {} -> {} ({:.1f} ms)", request.request_id, request.method,
                    request.path, response.status, seconds * 1e3);
@@ -344,7 +347,7 @@ struct HttpServer::Impl {
     } catch (const ApiError& e) {
       response = e.to_response();
     } catch (const std::exception& e) {
-      log->error("req={} {} {} failed: {}", request.request_id, request.method, request.path,
+      log->error("req={} {} {} failed: {}", request.request_id, request.method, route->pattern,
                  e.what());
       response = error_response(500, "internal",
                                 "internal error (request " + request.request_id + ")");
