@@ -128,15 +128,6 @@ int App::run() {
     return 1;
   }
   add_customer_routes(router, cfg);
-  auto server = std::make_unique<HttpServer>(cfg.server, router, auth);
-  try {
-    server->start(contexts);
-  } catch (const std::exception& e) {
-    log->error("cannot listen on {}:{}: {}", cfg.server.listen_host, cfg.server.listen_port,
-               e.what());
-    return 1;
-  }
-
   for (auto& slot : workers) {
     slot->guard.emplace(slot->ioc.get_executor());
     asio::post(slot->ioc, [s = slot.get()] {
@@ -151,6 +142,43 @@ int App::run() {
       s->ioc.run();
     });
   }
+  // Serve once Redis answers, so that the first requests do not meet a 503; if it does
+  // not come within 5 s, serve anyway (/readyz tells, ingest answers 503 until it does).
+  auto connect_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto all_connected = [&] {
+    for (auto& slot : workers)
+      if (!slot->redis->connected()) return false;
+    return true;
+  };
+  while (!all_connected() && std::chrono::steady_clock::now() < connect_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!all_connected())
+    log->warn("redis at {} is not answering yet; serving anyway", redis_url.redacted());
+
+  auto stop_workers = [&] {
+    for (auto& slot : workers) {
+      asio::post(slot->ioc, [s = slot.get()] {
+        s->redis->stop();
+        s->reader->stop();
+        s->ioc.stop();
+      });
+    }
+    for (auto& slot : workers) slot->thread.join();
+  };
+
+  auto server = std::make_unique<HttpServer>(cfg.server, router, auth);
+  try {
+    server->start(contexts);
+  } catch (const std::exception& e) {
+    log->error("cannot listen on {}:{}: {}", cfg.server.listen_host, cfg.server.listen_port,
+               e.what());
+    stop_workers();
+    server.reset();
+    workers.clear();
+    if (managed) managed->stop();
+    return 1;
+  }
+
   log->info("Herald {} listening on {}:{} ({} threads, redis {})", HERALD_VERSION,
             cfg.server.listen_host, server->port(), threads, redis_url.redacted());
 
@@ -189,14 +217,7 @@ int App::run() {
   signals.async_wait(on_signal);
   control.run();
 
-  for (auto& slot : workers) {
-    asio::post(slot->ioc, [s = slot.get()] {
-      s->redis->stop();
-      s->reader->stop();
-      s->ioc.stop();
-    });
-  }
-  for (auto& slot : workers) slot->thread.join();
+  stop_workers();
   server.reset();  // acceptors go before their io_contexts
   workers.clear();
   if (managed) managed->stop();

@@ -146,11 +146,19 @@ asio::awaitable<std::size_t> append(const IngestState& state,
   }
   auto& redis = *current_worker().redis;
   auto replies = co_await redis.pipeline(commands);
-  if (!replies.empty() && replies.front().is_error() &&
-      replies.front().str.rfind("NOSCRIPT", 0) == 0) {
-    // First use after a Redis (re)start: load the script once, then send again.
-    co_await redis.command("SCRIPT", "LOAD", kAppend.source());
-    replies = co_await redis.pipeline(commands);
+  // After a Redis restart or SCRIPT FLUSH the script must be loaded again. Each EVALSHA
+  // either ran whole or answered NOSCRIPT, so only the NOSCRIPT ones are sent again:
+  // resending the others would append their events twice.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::vector<std::size_t> missing;
+    for (std::size_t i = 0; i < replies.size(); ++i)
+      if (replies[i].is_error() && replies[i].str.rfind("NOSCRIPT", 0) == 0) missing.push_back(i);
+    if (missing.empty()) break;
+    std::vector<std::vector<std::string>> again;
+    again.push_back(std::vector<std::string>{std::string("SCRIPT"), std::string("LOAD"), kAppend.source()});
+    for (auto i : missing) again.push_back(commands[i]);
+    auto retried = co_await redis.pipeline(again);
+    for (std::size_t k = 0; k < missing.size(); ++k) replies[missing[k]] = std::move(retried[k + 1]);
   }
   std::size_t duplicates = 0;
   for (const auto& r : replies) {

@@ -3,6 +3,7 @@
 #include "gateway/redis/redis_client.hpp"
 
 #include <chrono>
+#include <atomic>
 #include <deque>
 #include <random>
 
@@ -107,6 +108,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   uint64_t generation = 0;  // bumps on every new connection; stale waits are ignored
   bool want_read = false, want_write = false, read_armed = false, write_armed = false;
   State state = State::kStopped;
+  std::atomic<bool> ready_flag{false};  // state == kReady, readable from any thread
   bool stopping = false;
   bool retry_scheduled = false;
   bool ever_connected = false;
@@ -238,6 +240,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     self->ac = nullptr;
     self->in_flight.clear();
     bool was_ready = self->state == State::kReady;
+    self->ready_flag = false;
     bool explained = self->state == State::kStopped && !self->last_error.empty();  // handshake
     self->state = State::kStopped;
     if (self->stopping) return;
@@ -276,6 +279,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   void ready() {
     state = State::kReady;
+    ready_flag = true;
     backoff = kMinBackoff;
     last_error.clear();
     if (ever_connected) log->info("reconnected to {}", url.redacted());
@@ -315,6 +319,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         // Free at once: a graceful disconnect would wait for the replies that never come.
         auto* context = self->ac;
         self->ac = nullptr;
+        self->ready_flag = false;
         redisAsyncFree(context);  // pending commands fail with a null reply
         self->last_error = hung ? "no answer within 5 s" : "connect timed out";
         self->state = State::kStopped;
@@ -336,6 +341,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       redisAsyncFree(context);  // pending callbacks fail at once with a null reply
     }
     state = State::kStopped;
+    ready_flag = false;
   }
 
   // --- commands ------------------------------------------------------------------------
@@ -385,7 +391,7 @@ Client::~Client() {
 
 void Client::start() { impl_->start(); }
 void Client::stop() { impl_->stop(); }
-bool Client::connected() const { return impl_->state == Impl::State::kReady; }
+bool Client::connected() const { return impl_->ready_flag.load(); }
 std::string Client::last_error() const { return impl_->last_error; }
 
 // command() and pipeline() are plain functions returning the awaitable, not coroutines:

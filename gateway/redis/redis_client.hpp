@@ -34,6 +34,7 @@ class Client {
   /// Closes the connection; commands in flight fail with Unavailable.
   void stop();
 
+  /// Safe to call from any thread.
   bool connected() const;
   /// Why the connection is down (empty while connected).
   std::string last_error() const;

@@ -34,6 +34,28 @@ TEST_CASE("the same messageId twice is acknowledged twice and processed once") {
   CHECK((*c)["stats"]["revenue"].get<double>() == Approx(15));
 }
 
+TEST_CASE("a messageId is forgotten after ingest.dedupe_window") {
+  RedisServer redis;
+  HeraldProcess herald(redis.url(), test_config("ingest:\n  dedupe_window: 2s\n"));
+  REQUIRE(herald.wait_ready());
+  const Json order = order_body("win-1", 1, "msg-win-1");
+  check_success(post_ingest(herald, "track", order), 1, 0);
+  check_success(post_ingest(herald, "track", order), 0, 1);
+  HttpResponse again;
+  const bool forgotten = eventually(
+      [&] {
+        again = post_ingest(herald, "track", order);
+        return again.status == 200 && json_of(again)["accepted"] == 1;
+      },
+      std::chrono::seconds(10));
+  INFO(again.body);
+  CHECK(forgotten);
+  auto c = wait_customer(herald, "win-1", [](const Json& c) { return c["stats"]["orders"] == 2; });
+  REQUIRE(c);
+  quiesce(herald);
+  CHECK(get_customer(herald, "win-1").value()["stats"]["orders"] == 2);
+}
+
 TEST_CASE("the same messageId from 8 connections at once is accepted and processed once") {
   RedisServer redis;
   HeraldProcess herald(redis.url());
