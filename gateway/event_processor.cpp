@@ -3,6 +3,8 @@
 #include "gateway/event_processor.hpp"
 
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <set>
@@ -21,10 +23,11 @@
 #include "gateway/metrics.hpp"
 #include "gateway/redis/redis_client.hpp"
 #include "gateway/redis/script.hpp"
+#include "gateway/timers.hpp"
 
 namespace herald::gateway {
 namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
@@ -32,6 +35,10 @@ constexpr auto kLeaseMs = 5000;
 constexpr auto kHeartbeat = std::chrono::seconds(1);
 constexpr int kReadCount = 512;
 constexpr std::size_t kHistory = 50;  // recent events kept per customer
+// Timers read per partition and firing pass: due buckets, and due timers per bucket.
+// A pass that hits either limit is followed by another without waiting for events.
+constexpr int kFireBuckets = 256;
+constexpr int kFirePerBucket = 64;
 
 const redis::Script kRenew(R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -56,21 +63,32 @@ struct Entry {
 }  // namespace
 
 struct EventProcessor::Impl {
-  Impl(const config::Config& c, std::string name, EventSink* s)
-      : config(c), consumer(std::move(name)), sink(s), log(herald::log::get("processor")) {}
+  Impl(const config::Config& c, std::string name, EventSink* s, const Clock* k)
+      : config(c),
+        consumer(std::move(name)),
+        sink(s),
+        clock(k ? *k : system_clock()),
+        log(herald::log::get("processor")) {}
 
   config::Config config;
   std::string consumer;
   EventSink* sink;
+  const Clock& clock;
   std::shared_ptr<spdlog::logger> log;
   std::set<unsigned> owned;
   std::set<unsigned> pending_first;  // partitions whose claimed entries are read first
-  Clock::time_point last_heartbeat{};
+  SteadyClock::time_point last_heartbeat{};
   std::mt19937 rng{std::random_device{}()};
   metrics::Counter& processed = metrics::registry().counter(
       "herald_ingest_events_processed_total", "Events applied to customer state");
   metrics::Counter& malformed = metrics::registry().counter(
       "herald_ingest_events_malformed_total", "Stream entries that could not be read (acknowledged)");
+  metrics::Counter& timers_fired =
+      metrics::registry().counter("herald_timers_fired_total", "Timers fired");
+  metrics::Histogram& timer_lag = metrics::registry().histogram(
+      "herald_timer_lag_seconds", "Delay between a timer's due time and its firing");
+  bool unwatch_first = false;  // a firing pass failed between WATCH and EXEC
+  std::set<unsigned> gauged;   // partitions whose pending-timer gauge this worker set
 
   asio::awaitable<void> create_groups(redis::Client& redis) {
     for (unsigned p = 0; p < config.redis.partitions; ++p) {
@@ -220,6 +238,198 @@ struct EventProcessor::Impl {
     }
   }
 
+  struct DueTimer {
+    Timer timer;
+    unsigned partition;
+    unsigned bucket;
+    std::string member;
+    std::string score;
+  };
+
+  /// Fires the due timers of the owned partitions. Returns true when a limit cut the pass
+  /// short (more timers may be due already).
+  asio::awaitable<bool> fire_timers(redis::Client& redis) {
+    if (owned.empty()) co_return false;
+    std::vector<DueTimer> due;
+    bool more = co_await read_due(redis, due);
+    if (!due.empty()) co_await fire(redis, due);
+    co_return more;
+  }
+
+  /// The due timers of the owned partitions, in due order: due buckets from the indexes,
+  /// then their due timers. Returns true when a limit was reached.
+  asio::awaitable<bool> read_due(redis::Client& redis, std::vector<DueTimer>& due) {
+    auto now = clock.now_ms();
+    auto now_text = std::to_string(now);
+    std::vector<unsigned> partitions(owned.begin(), owned.end());
+    std::vector<std::vector<std::string>> probe;
+    if (unwatch_first) probe.push_back({"UNWATCH"});
+    for (auto p : partitions)
+      probe.push_back({"ZRANGEBYSCORE", keys::timer_index(p), "-inf", now_text, "LIMIT", "0",
+                       std::to_string(kFireBuckets)});
+    auto indexes = co_await redis.pipeline(probe);
+    if (unwatch_first) indexes.erase(indexes.begin());
+    unwatch_first = false;
+
+    bool more = false;
+    std::vector<std::pair<unsigned, unsigned>> buckets;  // (partition, bucket)
+    std::vector<std::vector<std::string>> reads;
+    for (std::size_t i = 0; i < partitions.size(); ++i) {
+      if (!indexes[i].is_array()) throw redis::CommandError("ZRANGEBYSCORE: " + indexes[i].str);
+      if (indexes[i].elements.size() >= static_cast<std::size_t>(kFireBuckets)) more = true;
+      for (const auto& b : indexes[i].elements) {
+        auto bucket = b.as_integer();
+        if (!bucket) continue;
+        auto p = partitions[i];
+        buckets.emplace_back(p, static_cast<unsigned>(*bucket));
+        reads.push_back({"ZRANGEBYSCORE", keys::timer_bucket(p, static_cast<unsigned>(*bucket)),
+                         "-inf", now_text, "WITHSCORES", "LIMIT", "0",
+                         std::to_string(kFirePerBucket)});
+      }
+    }
+    if (buckets.empty()) co_return false;
+    auto contents = co_await redis.pipeline(reads);
+
+    for (std::size_t i = 0; i < buckets.size(); ++i) {
+      const auto& items = contents[i].elements;
+      if (items.size() >= 2 * static_cast<std::size_t>(kFirePerBucket)) more = true;
+      for (std::size_t j = 0; j + 1 < items.size(); j += 2) {
+        DueTimer d{{}, buckets[i].first, buckets[i].second, items[j].str, items[j + 1].str};
+        if (!timers::decode_member(d.member, d.timer)) {
+          log->error("partition {}: unreadable timer removed", d.partition);
+        }
+        d.timer.due_ms = std::llround(std::strtod(d.score.c_str(), nullptr));
+        due.push_back(std::move(d));
+      }
+    }
+    // Each customer's timers in due order; customers in the order of their first timer.
+    std::stable_sort(due.begin(), due.end(), [](const DueTimer& a, const DueTimer& b) {
+      return a.timer.due_ms < b.timer.due_ms;
+    });
+    co_return more;
+  }
+
+  /// Loads the customers of due timers, and commits their state, the sink's writes and
+  /// the timers' removal in one MULTI/EXEC under a WATCH of the partitions' leases.
+  asio::awaitable<void> fire(redis::Client& redis, const std::vector<DueTimer>& due) {
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<const DueTimer*>> by_customer;
+    std::set<unsigned> involved;
+    for (const auto& d : due) {
+      involved.insert(d.partition);
+      if (d.timer.customer_id.empty()) continue;
+      auto& list = by_customer[d.timer.customer_id];
+      if (list.empty()) order.push_back(d.timer.customer_id);
+      list.push_back(&d);
+    }
+
+    // The lease checks and the customers' state, after the WATCH: if another consumer
+    // takes one of these partitions before EXEC, the transaction is dropped.
+    std::vector<std::vector<std::string>> load;
+    std::vector<std::string> watch{"WATCH"};
+    for (auto p : involved) watch.push_back(keys::lease(p));
+    load.push_back(std::move(watch));
+    for (auto p : involved) load.push_back({"GET", keys::lease(p)});
+    for (const auto& id : order) {
+      std::vector<std::string> cmd{"HMGET", keys::customer(id)};
+      cmd.insert(cmd.end(), kProfileFields.begin(), kProfileFields.end());
+      load.push_back(std::move(cmd));
+    }
+    unwatch_first = true;
+    auto loaded = co_await redis.pipeline(load);
+    std::set<unsigned> lost;
+    {
+      std::size_t i = 1;
+      for (auto p : involved)
+        if (loaded[i++].str != consumer) lost.insert(p);
+    }
+    if (lost.size() == involved.size()) {
+      co_await redis.command("UNWATCH");
+      unwatch_first = false;
+      for (auto p : lost) log->info("partition {}: lease lost before firing timers", p);
+      co_return;
+    }
+
+    std::vector<std::vector<std::string>> tx{{"MULTI"}};
+    using Fired = std::vector<std::pair<std::string, std::string>>;  // (member, score)
+    std::map<std::pair<unsigned, unsigned>, Fired> removals;         // by (partition, bucket)
+    for (const auto& d : due)
+      if (!lost.count(d.partition))
+        removals[{d.partition, d.bucket}].emplace_back(d.member, d.score);
+    for (const auto& [where, fired] : removals)
+      tx.push_back(timers::remove_fired(where.first, where.second, fired));
+    std::size_t fired_count = 0;
+    std::size_t first_state = 1 + involved.size();
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      const auto& id = order[i];
+      const auto& timers_of = by_customer[id];
+      if (lost.count(timers_of.front()->partition)) continue;
+      std::vector<std::optional<std::string>> values;
+      for (const auto& v : loaded[first_state + i].elements)
+        values.push_back(v.is_nil() ? std::nullopt : std::optional<std::string>(v.str));
+      values.resize(kProfileFields.size());
+      auto state = customer_from_fields(values);
+      auto before_addresses = ingest::channel_addresses(state.traits);
+      auto before = stored_form(state);
+      Commands decisions;
+      for (const auto* d : timers_of) {
+        if (sink) sink->fire(d->timer, state, decisions);
+        ++fired_count;
+      }
+      if (stored_form(state) != before) write_customer(tx, id, state, before_addresses, {});
+      for (auto& command : decisions) tx.push_back(std::move(command));
+    }
+    tx.push_back({"EXEC"});
+    auto results = co_await redis.pipeline(tx);
+    unwatch_first = false;
+    const auto& exec = results.back();
+    if (exec.is_nil()) {
+      log->info("a partition's lease changed while firing timers; left to its new owner");
+      co_return;
+    }
+    if (!exec.is_array()) throw redis::CommandError("EXEC failed: " + exec.str);
+    for (const auto& r : exec.elements)
+      if (r.is_error()) log->error("a write of a fired timer failed: {}", r.str);
+    timers_fired.inc(fired_count);
+    auto fired_at = clock.now_ms();
+    for (const auto& d : due)
+      if (!lost.count(d.partition) && !d.timer.customer_id.empty())
+        timer_lag.observe(std::max<int64_t>(0, fired_at - d.timer.due_ms) / 1000.0);
+  }
+
+  static std::string stored_form(const CustomerState& state) {
+    return state.traits.dump() + '\n' + stats_to_stored(state.stats) + '\n' + state.created_at +
+           '\n' + state.updated_at;
+  }
+
+  /// The pending timers of the owned partitions, as gauges (refreshed with the heartbeat).
+  asio::awaitable<void> refresh_pending(redis::Client& redis) {
+    for (auto it = gauged.begin(); it != gauged.end();) {
+      if (owned.count(*it)) {
+        ++it;
+      } else {
+        pending_gauge(*it).set(0);
+        it = gauged.erase(it);
+      }
+    }
+    if (owned.empty()) co_return;
+    std::vector<std::string> cmd{"MGET"};
+    for (auto p : owned) cmd.push_back(keys::timer_count(p));
+    auto reply = co_await redis.command(cmd);
+    std::size_t i = 0;
+    for (auto p : owned) {
+      if (i < reply.elements.size())
+        pending_gauge(p).set(reply.elements[i].as_integer().value_or(0));
+      gauged.insert(p);
+      ++i;
+    }
+  }
+
+  static metrics::Gauge& pending_gauge(unsigned p) {
+    return metrics::registry().gauge("herald_timers_pending", "Timers scheduled and not yet fired",
+                                     "partition=\"" + std::to_string(p) + "\"");
+  }
+
   void apply_event(CustomerState& state, const ingest::Event& event,
                    std::vector<std::string>& history) {
     auto at = ingest::format_rfc3339(event.timestamp);
@@ -271,18 +481,24 @@ struct EventProcessor::Impl {
           co_await create_groups(writer);
           groups_ready = true;
         }
-        if (Clock::now() - last_heartbeat >= kHeartbeat) {
+        if (SteadyClock::now() - last_heartbeat >= kHeartbeat) {
           co_await rebalance(writer);
-          last_heartbeat = Clock::now();
+          co_await refresh_pending(writer);
+          last_heartbeat = SteadyClock::now();
         }
         if (owned.empty()) {
           pause.expires_after(std::chrono::milliseconds(200));
           co_await pause.async_wait(asio::use_awaitable);
           continue;
         }
+        bool timers_left = co_await fire_timers(reader);
         std::vector<std::string> cmd{"XREADGROUP", "GROUP", keys::kGroup, consumer,
-                                     "COUNT", std::to_string(kReadCount), "BLOCK", "100",
-                                     "STREAMS"};
+                                     "COUNT", std::to_string(kReadCount)};
+        if (!timers_left) {
+          cmd.push_back("BLOCK");
+          cmd.push_back("100");
+        }
+        cmd.push_back("STREAMS");
         for (auto p : owned) cmd.push_back(keys::stream(p));
         for (auto p : owned) cmd.push_back(pending_first.count(p) ? "0" : ">");
         auto reply = co_await reader.command(cmd);
@@ -324,8 +540,8 @@ struct EventProcessor::Impl {
 };
 
 EventProcessor::EventProcessor(const config::Config& config, std::string consumer,
-                               EventSink* sink)
-    : impl_(std::make_unique<Impl>(config, std::move(consumer), sink)) {}
+                               EventSink* sink, const Clock* clock)
+    : impl_(std::make_unique<Impl>(config, std::move(consumer), sink, clock)) {}
 EventProcessor::~EventProcessor() = default;
 
 asio::awaitable<void> EventProcessor::run(redis::Client& reader, redis::Client& writer) {

@@ -6,6 +6,11 @@
 // partition first claims the entries its previous owner left pending (XAUTOCLAIM).
 // The customer's new state and the acknowledgement of its events are written in one
 // MULTI/EXEC, so a crash at any moment neither loses nor repeats an event.
+//
+// The owner of a partition also fires its due timers (gateway/timers.hpp), between reads
+// of events: the customer's state, the sink's writes and the timers' removal go in one
+// MULTI/EXEC, guarded by a WATCH of the partition's lease, so a timer fires once even
+// when a stalled consumer lost its lease to another.
 
 #include <memory>
 #include <string>
@@ -21,16 +26,21 @@ class Client;
 namespace herald::gateway {
 
 class EventSink;
+class Clock;
 
 class EventProcessor {
  public:
   /// `consumer` names this worker in the group (unique per process and thread). `sink`
-  /// (may be null) receives every event with the customer's state after it.
-  EventProcessor(const config::Config& config, std::string consumer, EventSink* sink = nullptr);
+  /// (may be null) receives every event with the customer's state after it, and every
+  /// timer that is due. `clock` (null: the system clock) says when timers are due; it
+  /// must outlive the processor.
+  EventProcessor(const config::Config& config, std::string consumer, EventSink* sink = nullptr,
+                 const Clock* clock = nullptr);
   ~EventProcessor();
 
   /// Runs until the io_context stops. `reader` is a connection of its own (it blocks on
-  /// XREADGROUP); `writer` is the worker's shared connection.
+  /// XREADGROUP and holds the WATCH of timer firing); `writer` is the worker's shared
+  /// connection.
   boost::asio::awaitable<void> run(redis::Client& reader, redis::Client& writer);
 
  private:

@@ -5,16 +5,19 @@
 // customer's state after that event. What the sink writes (runs started, timers set)
 // joins the same MULTI/EXEC that stores the customer and acknowledges the event, so a
 // decision is made exactly once: a crash before EXEC redoes it, a crash after keeps it.
+//
+// Timers (gateway/timers.hpp) come back the same way: fire() is called for each timer
+// that is due, in one order with the customer's events, and its writes, the customer's
+// state and the timer's removal are committed in one MULTI/EXEC: it fires exactly once.
 
 #include <string>
 #include <vector>
 
 #include "gateway/customer_state.hpp"
 #include "gateway/ingest/event.hpp"
+#include "gateway/timers.hpp"
 
 namespace herald::gateway {
-
-using Commands = std::vector<std::vector<std::string>>;
 
 class EventSink {
  public:
@@ -22,6 +25,12 @@ class EventSink {
   /// Called on a worker thread; must not block. Appends its writes to `tx`.
   virtual void decide(const std::string& customer_id, const CustomerState& customer,
                       const ingest::Event& event, Commands& tx) = 0;
+  /// Called on a worker thread for a timer that is due; must not block. Changes to
+  /// `customer` are stored; writes go to `tx` (scheduling timers included, the fired one
+  /// again too: it is removed before them). The default ignores timers.
+  virtual void fire(const Timer& timer, CustomerState& customer, Commands& tx) {
+    (void)timer, (void)customer, (void)tx;
+  }
 };
 
 }  // namespace herald::gateway

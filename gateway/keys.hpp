@@ -39,6 +39,13 @@ inline std::string backlog(unsigned p) { return "herald:bl:" + partition_tag(p);
 inline std::string dedupe_prefix(unsigned p) { return "herald:dd:" + partition_tag(p) + ":"; }
 /// Which consumer owns a partition, with an expiry (lease).
 inline std::string lease(unsigned p) { return "herald:lease:" + partition_tag(p); }
+/// Timers of a partition: an index of its buckets scored by their earliest due time (ms),
+/// each bucket a sorted set of timers scored by due time, and a count of pending timers.
+inline std::string timer_index(unsigned p) { return "herald:tm:" + partition_tag(p); }
+inline std::string timer_bucket(unsigned p, unsigned bucket) {
+  return "herald:tm:" + partition_tag(p) + ":" + std::to_string(bucket);
+}
+inline std::string timer_count(unsigned p) { return "herald:tmn:" + partition_tag(p); }
 /// Live consumers, scored by their last heartbeat (ms).
 inline const std::string kConsumers = "herald:consumers";
 inline const std::string kGroup = "herald";
