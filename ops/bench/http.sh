@@ -43,6 +43,8 @@ herald_port=$(free_port)
 cat > "$work/herald.yaml" <<YAML
 server: { listen: 127.0.0.1:$herald_port, threads: $threads }
 data_dir: $work/var
+workflows_dir: $PWD/workflows/examples
+templates_dir: $PWD/templates/examples
 log: { level: warn }
 YAML
 ./build/gateway/herald serve --config "$work/herald.yaml" 2>"$work/herald.log" &
