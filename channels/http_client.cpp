@@ -1,0 +1,283 @@
+#include <utility>
+
+#include "channels/http_client.hpp"
+
+#include <curl/curl.h>
+
+#include <map>
+#include <mutex>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace herald::channels {
+namespace asio = boost::asio;
+
+namespace {
+
+struct Completion {
+  virtual ~Completion() = default;
+  virtual void complete(HttpResponse response) = 0;
+};
+
+template <typename Handler>
+struct CompletionImpl final : Completion {
+  explicit CompletionImpl(Handler&& h) : handler(std::move(h)) {}
+  void complete(HttpResponse response) override {
+    // Resume on the coroutine's own executor, outside libcurl's callbacks.
+    auto executor = asio::get_associated_executor(handler);
+    asio::post(executor, [h = std::move(handler), r = std::move(response)]() mutable {
+      h(std::exception_ptr(), std::move(r));
+    });
+  }
+  Handler handler;
+};
+
+struct Transfer {
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  HttpResponse response;
+  char error[CURL_ERROR_SIZE] = {};
+  std::unique_ptr<Completion> done;
+};
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+  static_cast<Transfer*>(user)->response.body.append(data, size * n);
+  return size * n;
+}
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  std::string_view line(data, size * n);
+  auto colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    std::string name(line.substr(0, colon));
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+      value.remove_suffix(1);
+    static_cast<Transfer*>(user)->response.headers.emplace_back(std::move(name), std::string(value));
+  } else if (line.rfind("HTTP/", 0) == 0) {
+    static_cast<Transfer*>(user)->response.headers.clear();  // a new response (after 100, redirects)
+  }
+  return size * n;
+}
+
+}  // namespace
+
+std::string HttpResponse::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k == name) return v;
+  return {};
+}
+
+struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
+  struct Socket {
+    explicit Socket(asio::io_context& ioc, curl_socket_t fd, uint64_t id)
+        : descriptor(ioc, fd), id(id) {}
+    asio::posix::stream_descriptor descriptor;
+    uint64_t id;
+    int want = 0;
+    bool reading = false, writing = false;
+  };
+
+  explicit Impl(asio::io_context& ioc) : ioc(ioc), timer(ioc) {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    multi = curl_multi_init();
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+  }
+
+  asio::io_context& ioc;
+  CURLM* multi = nullptr;
+  asio::steady_timer timer;
+  std::map<curl_socket_t, std::unique_ptr<Socket>> sockets;
+  std::map<CURL*, std::unique_ptr<Transfer>> transfers;
+  uint64_t next_socket_id = 0;
+
+  static int on_socket(CURL*, curl_socket_t fd, int what, void* user, void*) {
+    auto* self = static_cast<Impl*>(user);
+    if (what == CURL_POLL_REMOVE) {
+      self->forget(fd);
+      return 0;
+    }
+    auto& slot = self->sockets[fd];
+    if (!slot) slot = std::make_unique<Socket>(self->ioc, fd, self->next_socket_id++);
+    slot->want = what;
+    self->arm(fd);
+    return 0;
+  }
+
+  static int on_timer(CURLM*, long timeout_ms, void* user) {
+    auto* self = static_cast<Impl*>(user);
+    self->timer.cancel();
+    if (timeout_ms < 0) return 0;
+    self->timer.expires_after(std::chrono::milliseconds(timeout_ms));
+    self->timer.async_wait([weak = self->weak_from_this()](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || !self->multi) return;
+      int running = 0;
+      curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+      self->collect();
+    });
+    return 0;
+  }
+
+  void forget(curl_socket_t fd) {
+    auto it = sockets.find(fd);
+    if (it == sockets.end()) return;
+    boost::system::error_code ignored;
+    it->second->descriptor.cancel(ignored);
+    it->second->descriptor.release();  // libcurl owns and closes the socket
+    sockets.erase(it);
+  }
+
+  void arm(curl_socket_t fd) {
+    auto it = sockets.find(fd);
+    if (it == sockets.end()) return;
+    auto& s = *it->second;
+    if ((s.want & CURL_POLL_IN) && !s.reading) {
+      s.reading = true;
+      wait(fd, s, asio::posix::stream_descriptor::wait_read, CURL_CSELECT_IN);
+    }
+    if ((s.want & CURL_POLL_OUT) && !s.writing) {
+      s.writing = true;
+      wait(fd, s, asio::posix::stream_descriptor::wait_write, CURL_CSELECT_OUT);
+    }
+  }
+
+  void wait(curl_socket_t fd, Socket& s, asio::posix::stream_descriptor::wait_type type,
+            int event) {
+    s.descriptor.async_wait(type, [weak = weak_from_this(), fd, id = s.id, event](
+                                      boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (!self || !self->multi) return;
+      auto it = self->sockets.find(fd);
+      bool current = it != self->sockets.end() && it->second->id == id;
+      if (current) (event == CURL_CSELECT_IN ? it->second->reading : it->second->writing) = false;
+      if (ec || !current) return;
+      int running = 0;
+      curl_multi_socket_action(self->multi, fd, event, &running);
+      self->collect();
+      self->arm(fd);  // libcurl still wants it unless it said CURL_POLL_REMOVE
+    });
+  }
+
+  /// Completes every finished transfer.
+  void collect() {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      auto it = transfers.find(msg->easy_handle);
+      if (it == transfers.end()) continue;
+      auto transfer = std::move(it->second);
+      transfers.erase(it);
+      auto& r = transfer->response;
+      if (msg->data.result == CURLE_OK) {
+        curl_easy_getinfo(transfer->easy, CURLINFO_RESPONSE_CODE, &r.status);
+        long connects = 0;
+        curl_easy_getinfo(transfer->easy, CURLINFO_NUM_CONNECTS, &connects);
+        r.reused_connection = connects == 0;
+      } else {
+        r.status = 0;
+        r.timed_out = msg->data.result == CURLE_OPERATION_TIMEDOUT;
+        r.error = transfer->error[0] ? transfer->error : curl_easy_strerror(msg->data.result);
+        r.headers.clear();
+        r.body.clear();
+      }
+      finish(*transfer);
+    }
+  }
+
+  void finish(Transfer& t) {
+    curl_multi_remove_handle(multi, t.easy);
+    curl_easy_cleanup(t.easy);
+    curl_slist_free_all(t.headers);
+    t.done->complete(std::move(t.response));
+  }
+
+  void start(HttpRequest request, std::unique_ptr<Completion> done) {
+    auto t = std::make_unique<Transfer>();
+    t->done = std::move(done);
+    t->easy = curl_easy_init();
+    CURL* e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    if (request.method == "GET") {
+      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+      if (!request.body.empty() || request.method != "DELETE") {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(request.body.size()));
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, request.body.c_str());
+      }
+    }
+    // No "Expect: 100-continue" round trip: providers answer at once.
+    t->headers = curl_slist_append(t->headers, "Expect:");
+    for (const auto& [name, value] : request.headers)
+      t->headers = curl_slist_append(t->headers, (name + ": " + value).c_str());
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    auto* raw = t.get();
+    transfers.emplace(e, std::move(t));
+    if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+      auto node = transfers.extract(e);
+      raw->response.error = "cannot start the request";
+      curl_easy_cleanup(e);
+      curl_slist_free_all(raw->headers);
+      raw->done->complete(std::move(raw->response));
+    }
+  }
+
+  void shutdown() {
+    timer.cancel();
+    for (auto& [easy, t] : transfers) {
+      t->response = HttpResponse{};
+      t->response.error = "the HTTP client was closed";
+      finish(*t);
+    }
+    transfers.clear();
+    for (auto& [fd, s] : sockets) {
+      boost::system::error_code ignored;
+      s->descriptor.cancel(ignored);
+      s->descriptor.release();
+    }
+    sockets.clear();
+    curl_multi_cleanup(multi);
+    multi = nullptr;
+  }
+};
+
+HttpClient::HttpClient(asio::io_context& ioc) : impl_(std::make_shared<Impl>(ioc)) {}
+
+HttpClient::~HttpClient() { impl_->shutdown(); }
+
+std::size_t HttpClient::active() const { return impl_->transfers.size(); }
+
+// A plain function returning the awaitable (not a coroutine): g++ 12 destroys closure
+// temporaries inside co_await expressions twice.
+asio::awaitable<HttpResponse> HttpClient::request(HttpRequest request) {
+  auto impl = impl_;
+  return asio::async_initiate<const asio::use_awaitable_t<>&,
+                              void(std::exception_ptr, HttpResponse)>(
+      [impl, req = std::move(request)](auto handler) mutable {
+        using H = decltype(handler);
+        impl->start(std::move(req), std::make_unique<CompletionImpl<H>>(std::move(handler)));
+      },
+      asio::use_awaitable);
+}
+
+}  // namespace herald::channels
