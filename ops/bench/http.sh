@@ -5,39 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-10}
-./ops/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build herald >/dev/null
-
-work=$(mktemp -d /tmp/herald-bench-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
-
+source ops/bench/lib.sh
+bench_build
+start_nginx
 threads=$(nproc)
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<NGINX
-worker_processes $threads;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:$nginx_port reuseport;
-    location = /healthz { default_type application/json; return 200 '{"status":"ok"}'; }
-  }
-}
-NGINX
-nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pids+=($!)
 
 herald_port=$(free_port)
 cat > "$work/herald.yaml" <<YAML
@@ -47,10 +18,9 @@ workflows_dir: $PWD/workflows/examples
 templates_dir: $PWD/templates/examples
 log: { level: warn }
 YAML
-./build/gateway/herald serve --config "$work/herald.yaml" 2>"$work/herald.log" &
+./$build/gateway/herald serve --config "$work/herald.yaml" 2>"$work/herald.log" &
 pids+=($!)
 
-wait_http "http://127.0.0.1:$nginx_port/healthz"
 wait_http "http://127.0.0.1:$herald_port/healthz"
 
 # Prints "requests_per_second p50_ms p99_ms".

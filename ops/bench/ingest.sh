@@ -15,18 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${1:-10}
-build=${HERALD_BUILD_DIR:-build}
-./ops/setup.sh
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$build" herald >/dev/null
-
-work=$(mktemp -d /tmp/herald-ingest-bench-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+source ops/bench/lib.sh
+bench_build
 now() { date +%s.%N; }
 
 threads=$(nproc)
@@ -34,36 +24,8 @@ write_key=bench-write-key
 admin_key=bench-admin-key
 run_id=$(date +%s)
 
-# --- nginx, the baseline -------------------------------------------------------------------
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-cat > "$work/nginx/nginx.conf" <<NGINX
-worker_processes $threads;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:$nginx_port reuseport;
-    location = /healthz { default_type application/json; return 200 '{"status":"ok"}'; }
-  }
-}
-NGINX
-nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pids+=($!)
-
-# --- Redis, as production would run it ------------------------------------------------------
-redis_port=$(free_port)
-mkdir -p "$work/redis"
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --appendonly yes \
-  --appendfsync everysec --save "" --daemonize no --logfile "$work/redis/redis.log" &
-pids+=($!)
-rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
-for _ in $(seq 100); do [ "$(rcli PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+start_nginx
+start_redis
 
 # --- Herald ---------------------------------------------------------------------------------
 herald_port=$(free_port)

@@ -23,21 +23,8 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 ninja -C "$build" herald_timers_bench >/dev/null
 
-work=$(mktemp -d /tmp/herald-timers-bench-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# --- Redis, as production would run it ------------------------------------------------------
-redis_port=$(free_port)
-mkdir -p "$work/redis"
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --appendonly yes \
-  --appendfsync everysec --save "" --daemonize no --logfile "$work/redis/redis.log" &
-pids+=($!)
-rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
-for _ in $(seq 100); do [ "$(rcli PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+source ops/bench/lib.sh
+start_redis
 
 "./$build/gateway/herald_timers_bench" "redis://127.0.0.1:$redis_port" "$pending" "$rate" "$spread" \
   "$burst" "$workers" > "$work/out.txt"
