@@ -15,6 +15,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "channels/registry.hpp"
 #include "gateway/auth.hpp"
 #include "gateway/content.hpp"
 #include "gateway/customer_routes.hpp"
@@ -66,6 +67,19 @@ int App::run() {
   const auto& cfg = impl_->config;
   auto log = herald::log::get("herald");
   std::signal(SIGPIPE, SIG_IGN);
+
+  // Every channel's adapter, built from its section: a bad or unavailable provider stops
+  // start-up with its line and column.
+  std::map<std::string, std::unique_ptr<channels::Channel>> adapters;
+  try {
+    channels::AdapterContext adapter_context;
+    adapter_context.data_dir = cfg.data_dir;
+    for (const auto& [name, channel] : cfg.channels)
+      adapters[name] = channels::default_registry().make(name, channel, adapter_context, cfg.file);
+  } catch (const config::ConfigError& e) {
+    log->error("{}", e.what());
+    return 1;
+  }
 
   // Templates and workflows are checked before anything starts: a marketer's mistake
   // stops start-up with its file, line and column, like a config error.

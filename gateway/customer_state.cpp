@@ -30,6 +30,8 @@ CustomerState customer_from_fields(const std::vector<std::optional<std::string>>
   c.consent = parse_object(values.at(2));
   c.created_at = values.at(3).value_or("");
   c.updated_at = values.at(4).value_or("");
+  c.runs = parse_object(values.size() > 5 ? values[5] : std::nullopt);
+  c.entries = parse_object(values.size() > 6 ? values[6] : std::nullopt);
   return c;
 }
 
@@ -49,6 +51,15 @@ OJson customer_to_json(const std::string& id, const CustomerState& c,
   out["consent"] = c.consent;
   out["stats"] = ingest::stats_to_json(c.stats, now, config.stats.default_order_gap);
   out["runs"] = OJson::array();
+  for (auto it = c.runs.begin(); it != c.runs.end(); ++it) {
+    const auto& run = it.value();
+    if (!run.is_object()) continue;
+    out["runs"].push_back({{"workflow", it.key()},
+                           {"version", run.value("version", "")},
+                           {"step", run.value("step", "")},
+                           {"state", run.value("state", "")},
+                           {"wake_at", run.value("wake_at", OJson())}});
+  }
   out["created_at"] = c.created_at;
   out["updated_at"] = c.updated_at;
   return out;

@@ -2,7 +2,9 @@
 // A customer's state as stored in the profile hash, and its JSON forms.
 //
 // Hash fields: t (traits, JSON), s (order stats, JSON), cs (consent, JSON), ca and ua
-// (created_at and updated_at, RFC 3339).
+// (created_at and updated_at, RFC 3339), r (active workflow runs, JSON object keyed by
+// workflow id) and h (workflow entry history for `once` and `cooldown`, JSON object keyed
+// by workflow id). r and h are written by the workflow engine (gateway/engine).
 
 #include <optional>
 #include <string>
@@ -24,10 +26,12 @@ struct CustomerState {
   OJson consent = OJson::object();
   std::string created_at;
   std::string updated_at;
+  OJson runs = OJson::object();     ///< r: workflow id -> run (gateway/engine/run.hpp)
+  OJson entries = OJson::object();  ///< h: workflow id -> {"last": ms, "count": n}
   bool exists() const { return !created_at.empty(); }
 };
 
-inline const std::vector<std::string> kProfileFields{"t", "s", "cs", "ca", "ua"};
+inline const std::vector<std::string> kProfileFields{"t", "s", "cs", "ca", "ua", "r", "h"};
 
 /// From the HMGET of kProfileFields (nil replies as nullopt).
 CustomerState customer_from_fields(const std::vector<std::optional<std::string>>& values);

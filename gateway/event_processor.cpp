@@ -399,7 +399,7 @@ struct EventProcessor::Impl {
 
   static std::string stored_form(const CustomerState& state) {
     return state.traits.dump() + '\n' + stats_to_stored(state.stats) + '\n' + state.created_at +
-           '\n' + state.updated_at;
+           '\n' + state.updated_at + '\n' + state.runs.dump() + '\n' + state.entries.dump();
   }
 
   /// The pending timers of the owned partitions, as gauges (refreshed with the heartbeat).
@@ -450,7 +450,8 @@ struct EventProcessor::Impl {
                       const std::vector<ingest::ChannelAddress>& before,
                       const std::vector<std::string>& history) {
     tx.push_back({"HSET", keys::customer(id), "t", state.traits.dump(), "s",
-                  stats_to_stored(state.stats), "ca", state.created_at, "ua", state.updated_at});
+                  stats_to_stored(state.stats), "ca", state.created_at, "ua", state.updated_at,
+                  "r", state.runs.dump(), "h", state.entries.dump()});
     if (!history.empty()) {
       std::vector<std::string> push{"LPUSH", keys::customer_events(id)};
       push.insert(push.end(), history.begin(), history.end());

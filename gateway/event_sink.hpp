@@ -22,8 +22,9 @@ namespace herald::gateway {
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  /// Called on a worker thread; must not block. Appends its writes to `tx`.
-  virtual void decide(const std::string& customer_id, const CustomerState& customer,
+  /// Called on a worker thread; must not block. Changes to `customer` (runs started,
+  /// traits updated) are stored and seen by the customer's next event; writes go to `tx`.
+  virtual void decide(const std::string& customer_id, CustomerState& customer,
                       const ingest::Event& event, Commands& tx) = 0;
   /// Called on a worker thread for a timer that is due; must not block. Changes to
   /// `customer` are stored; writes go to `tx` (scheduling timers included, the fired one

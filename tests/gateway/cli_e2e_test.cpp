@@ -39,3 +39,19 @@ TEST_CASE("config errors stop start-up with file, line and column") {
   CHECK(code3 == 1);
   CHECK_THAT(out3, Catch::Contains("cannot read"));
 }
+
+TEST_CASE("each channel's adapter checks its section at start-up") {
+  TempDir dir;
+  dir.write("typo.yaml", "server: { listen: 127.0.0.1:0 }\nredis: { url: redis://127.0.0.1:1 }\n"
+                         "channels:\n  sms:\n    provider: outbox\n    pth: x.jsonl\n");
+  auto [code, out] = run_herald({"serve", "--config", dir.file("typo.yaml")});
+  CHECK(code == 1);
+  CHECK_THAT(out, Catch::Contains(dir.file("typo.yaml") + ":6:5:") && Catch::Contains("pth"));
+
+  // A provider the config knows but this build has no adapter for yet.
+  dir.write("twilio.yaml", "server: { listen: 127.0.0.1:0 }\nredis: { url: redis://127.0.0.1:1 }\n"
+                           "channels:\n  sms: { provider: twilio, account_sid: AC1 }\n");
+  auto [code2, out2] = run_herald({"serve", "--config", dir.file("twilio.yaml")});
+  CHECK(code2 == 1);
+  CHECK_THAT(out2, Catch::Contains(dir.file("twilio.yaml") + ":4:") && Catch::Contains("twilio"));
+}

@@ -24,7 +24,7 @@ namespace {
 
 class RecordingSink final : public gateway::EventSink {
  public:
-  void decide(const std::string& customer_id, const gateway::CustomerState& customer,
+  void decide(const std::string& customer_id, gateway::CustomerState& customer,
               const ingest::Event& event, gateway::Commands& tx) override {
     seen.push_back(customer_id + ":" + event.event + ":" + std::to_string(customer.stats.orders));
     tx.push_back({"RPUSH", "sink:" + keys::tag(customer_id), event.event});

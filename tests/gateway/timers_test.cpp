@@ -30,7 +30,7 @@ constexpr int64_t kStart = 1'700'000'000'000;  // the manual clock's start (ms)
 
 class TimerRecordingSink final : public gateway::EventSink {
  public:
-  void decide(const std::string&, const gateway::CustomerState&, const ingest::Event&,
+  void decide(const std::string&, gateway::CustomerState&, const ingest::Event&,
               gateway::Commands&) override {}
   void fire(const gateway::Timer& timer, gateway::CustomerState& customer,
             gateway::Commands& tx) override {
@@ -225,7 +225,7 @@ TEST_CASE("a sink that schedules the fired timer again gets a new timer, not a l
   class Yearly final : public gateway::EventSink {
    public:
     explicit Yearly(gateway::Commands* log) : log_(log) {}
-    void decide(const std::string&, const gateway::CustomerState&, const ingest::Event&,
+    void decide(const std::string&, gateway::CustomerState&, const ingest::Event&,
                 gateway::Commands&) override {}
     void fire(const gateway::Timer& timer, gateway::CustomerState&,
               gateway::Commands& tx) override {

@@ -50,7 +50,7 @@ class ShiftedClock final : public gateway::Clock {
 class CountingSink final : public gateway::EventSink {
  public:
   explicit CountingSink(const gateway::Clock& clock) : clock_(clock) {}
-  void decide(const std::string&, const gateway::CustomerState&, const ingest::Event&,
+  void decide(const std::string&, gateway::CustomerState&, const ingest::Event&,
               gateway::Commands&) override {}
   void fire(const gateway::Timer& timer, gateway::CustomerState&, gateway::Commands&) override {
     auto now = clock_.now_ms();

@@ -1,0 +1,507 @@
+#include "gateway/engine/engine.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <stdexcept>
+
+#include "gateway/ingest/order_stats.hpp"
+#include "gateway/ingest/timestamp.hpp"
+#include "gateway/ingest/traits.hpp"
+#include "gateway/log.hpp"
+#include "gateway/metrics.hpp"
+#include "templates/liquid/liquid_template.hpp"
+
+namespace herald::gateway::engine {
+namespace {
+
+namespace wf = herald::workflows;
+
+constexpr std::string_view kTimerPrefix = "wf|";
+
+// Records a message once: nothing happens when its hash exists already.
+// KEYS: message hash, customer's message list, delivery stream, workflow stats.
+// ARGV: message JSON, id, customer, stats field, "1" to queue a delivery, hash pairs...
+constexpr const char* kRecordMessage = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('LPUSH', KEYS[2], ARGV[1])
+if ARGV[5] == '1' then redis.call('XADD', KEYS[3], '*', 'id', ARGV[2], 'customer', ARGV[3]) end
+redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+return 1
+)lua";
+
+uint64_t fnv1a(std::string_view text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+std::string hex(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string rfc3339_ms(int64_t ms) {
+  return ingest::format_rfc3339(ingest::Timestamp(std::chrono::milliseconds(ms)));
+}
+
+int64_t ms_of(ingest::Timestamp t) {
+  return t.time_since_epoch().count();
+}
+
+OJson parse_object(const std::string& text) {
+  auto j = OJson::parse(text.empty() ? "{}" : text, nullptr, false);
+  return j.is_object() ? j : OJson::object();
+}
+
+void incr(Commands& tx, const std::string& workflow, const std::string& field) {
+  tx.push_back({"HINCRBY", stats_key(workflow), field, "1"});
+}
+
+/// `customer` as expressions and templates see it: traits, id, stats, consent.
+OJson customer_view(const std::string& id, const CustomerState& c, const config::Config& config,
+                    int64_t now_ms) {
+  OJson view = c.traits.is_object() ? c.traits : OJson::object();
+  view["id"] = id;
+  view["stats"] =
+      ingest::stats_to_json(c.stats, ingest::Timestamp(std::chrono::milliseconds(now_ms)),
+                            config.stats.default_order_gap);
+  OJson consent = OJson::object();
+  for (const auto& [channel, fallback] : config.policies.consent)
+    consent[channel] = fallback == config::ConsentDefault::kOptIn ? "opted_in" : "opted_out";
+  if (c.consent.is_object())
+    for (auto it = c.consent.begin(); it != c.consent.end(); ++it) {
+      const auto& v = it.value();
+      consent[it.key()] = v.is_object() ? v.value("status", OJson()) : v;
+    }
+  view["consent"] = std::move(consent);
+  if (!c.created_at.empty()) view["created_at"] = c.created_at;
+  if (!c.updated_at.empty()) view["updated_at"] = c.updated_at;
+  return view;
+}
+
+OJson event_view(const ingest::Event& event) {
+  return {{"name", event.event},
+          {"properties", parse_object(event.properties)},
+          {"timestamp", ingest::format_rfc3339(event.timestamp)}};
+}
+
+expr::TimePoint expr_time(int64_t ms) {
+  return expr::TimePoint(std::chrono::milliseconds(ms));
+}
+
+/// A send's `data`: string leaves are Liquid templates. Throws TemplateError.
+OJson render_data(const OJson& data, const OJson& context, const templates::Limits& limits) {
+  if (data.is_string()) {
+    std::vector<templates::LoadError> errors;
+    templates::LiquidTemplate::Options options;
+    options.file = "data";
+    auto compiled = templates::LiquidTemplate::compile(data.get<std::string>(), options, errors);
+    if (!compiled) {
+      const auto& e = errors.front();
+      throw templates::TemplateError(templates::TemplateError::Kind::kRender, e.file, e.line,
+                                     e.column, e.message);
+    }
+    return compiled->render(context, limits);
+  }
+  if (data.is_object()) {
+    OJson out = OJson::object();
+    for (auto it = data.begin(); it != data.end(); ++it)
+      out[it.key()] = render_data(it.value(), context, limits);
+    return out;
+  }
+  if (data.is_array()) {
+    OJson out = OJson::array();
+    for (const auto& item : data) out.push_back(render_data(item, context, limits));
+    return out;
+  }
+  return data;
+}
+
+/// A run-time error of a `where`, `if` or `update` expression: counted and logged.
+void expression_failed(const std::string& workflow, const std::string& where,
+                       const expr::EvalError& error) {
+  static auto& failures = metrics::registry().counter(
+      "herald_workflow_expression_errors_total",
+      "Workflow expressions that failed at run time (a failed condition is false)");
+  failures.inc();
+  herald::log::get("engine")->debug("workflow {} {}: expression failed: {}", workflow, where,
+                                    expr::error_kind_name(error.kind));
+}
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto log = herald::log::get("engine");
+  return log;
+}
+
+}  // namespace
+
+std::string workflow_version(const workflows::Workflow& workflow) {
+  return hex(workflow.source_hash);
+}
+
+/// One walk through the steps of one run, from its stored position until it waits or ends.
+struct Engine::Walk {
+  const std::string& customer_id;
+  CustomerState& customer;
+  const wf::Workflow& workflow;
+  Commands& tx;
+  int64_t now_ms;
+  OJson customer_json;  // refreshed after `update`
+  OJson event_json;
+  OJson run_json;  // `run` of expressions and templates
+
+  OJson& run() { return customer.runs[workflow.id]; }
+  std::string run_id() { return run().value("id", ""); }
+
+  expr::Context context() const {
+    expr::Context c;
+    c.set(expr::Root::kCustomer, &customer_json)
+        .set(expr::Root::kEvent, &event_json)
+        .set(expr::Root::kRun, &run_json)
+        .set_now(expr_time(now_ms));
+    return c;
+  }
+};
+
+Engine::Engine(std::vector<WorkflowPtr> workflows, templates::TemplateSet templates,
+               const config::Config& config, const Clock& clock)
+    : templates_(std::move(templates)), config_(config), clock_(clock) {
+  for (auto& w : workflows) {
+    if (!w) continue;
+    by_id_[w->id][workflow_version(*w)] = w;
+    auto same = std::find_if(current_.begin(), current_.end(),
+                             [&](const WorkflowPtr& c) { return c->id == w->id; });
+    if (same != current_.end())
+      *same = w;
+    else
+      current_.push_back(w);
+  }
+}
+
+const workflows::Workflow* Engine::find(const std::string& id, const std::string& version) const {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return nullptr;
+  auto v = it->second.find(version);
+  return v == it->second.end() ? nullptr : v->second.get();
+}
+
+void Engine::decide(const std::string& customer_id, CustomerState& customer,
+                    const ingest::Event& event, Commands& tx) {
+  if (event.type != ingest::EventType::kTrack) return;
+  const auto now_ms = clock_.now_ms();
+  OJson customer_json;
+  OJson event_json;
+  bool built = false;
+  for (const auto& workflow : current_) {
+    if (!workflow->enabled) continue;
+    const auto* trigger = std::get_if<wf::EventTrigger>(&workflow->trigger);
+    if (!trigger || trigger->event != event.event) continue;
+    if (!built) {
+      customer_json = customer_view(customer_id, customer, config_, now_ms);
+      event_json = event_view(event);
+      built = true;
+    }
+    if (trigger->where) {
+      expr::Context context;
+      context.set(expr::Root::kCustomer, &customer_json)
+          .set(expr::Root::kEvent, &event_json)
+          .set_now(expr_time(now_ms));
+      expr::EvalError error;
+      if (!trigger->where->test(context, &error)) {
+        if (error) expression_failed(workflow->id, "trigger", error);
+        continue;
+      }
+    }
+    if (customer.runs.contains(workflow->id)) {
+      incr(tx, workflow->id, "skipped_active");
+      continue;
+    }
+    if (auto h = customer.entries.find(workflow->id); h != customer.entries.end()) {
+      if (workflow->entry.once) {
+        incr(tx, workflow->id, "skipped_once");
+        continue;
+      }
+      if (workflow->entry.cooldown) {
+        auto last = h->value("last", int64_t{0});
+        auto cooldown_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*workflow->entry.cooldown)
+                .count();
+        if (ms_of(event.timestamp) - last < cooldown_ms) {
+          incr(tx, workflow->id, "skipped_cooldown");
+          continue;
+        }
+      }
+    }
+    start_run(customer_id, customer, *workflow, event, tx);
+    customer_json = customer_view(customer_id, customer, config_, now_ms);  // after updates
+  }
+}
+
+void Engine::start_run(const std::string& customer_id, CustomerState& customer,
+                       const workflows::Workflow& workflow, const ingest::Event& event,
+                       Commands& tx) {
+  // The entry time is the event's: processing the same event again yields the same run id.
+  const auto entered_ms = ms_of(event.timestamp);
+  const auto run_id =
+      hex(fnv1a(customer_id + '\x1f' + workflow.id + '\x1f' + std::to_string(entered_ms)));
+  OJson run{{"id", run_id},
+            {"version", workflow_version(workflow)},
+            {"path", OJson::array({0})},
+            {"step", ""},
+            {"state", "running"},
+            {"wake_at", nullptr},
+            {"entered_at", rfc3339_ms(entered_ms)},
+            {"event", event_view(event)}};
+  customer.runs[workflow.id] = std::move(run);
+  auto& history = customer.entries[workflow.id];
+  if (!history.is_object()) history = OJson::object();
+  history["last"] = entered_ms;
+  history["count"] = history.value("count", int64_t{0}) + 1;
+  incr(tx, workflow.id, "entered");
+
+  const auto now_ms = clock_.now_ms();
+  Walk w{
+      customer_id,
+      customer,
+      workflow,
+      tx,
+      now_ms,
+      customer_view(customer_id, customer, config_, now_ms),
+      event_view(event),
+      OJson{
+          {"workflow", workflow.id}, {"variant", nullptr}, {"entered_at", rfc3339_ms(entered_ms)}}};
+  walk(w);
+}
+
+void Engine::fire(const Timer& timer, CustomerState& customer, Commands& tx) {
+  if (timer.id.rfind(kTimerPrefix, 0) != 0) return;
+  const auto& workflow_id = timer.payload;
+  auto found = customer.runs.find(workflow_id);
+  if (found == customer.runs.end() || !found->is_object()) return;  // ended meanwhile
+  auto& run = *found;
+  if (run.value("id", "") != timer.id.substr(kTimerPrefix.size()) ||
+      run.value("state", "") != "waiting")
+    return;  // a stale timer of an earlier run
+  const auto* workflow = find(workflow_id, run.value("version", ""));
+  if (!workflow) {
+    logger()->warn("workflow {}: version {} of a waiting run is no longer loaded; run ended",
+                   workflow_id, run.value("version", ""));
+    customer.runs.erase(workflow_id);
+    incr(tx, workflow_id, "exited");
+    incr(tx, workflow_id, "exited:version_unavailable");
+    return;
+  }
+  run["state"] = "running";
+  run["wake_at"] = nullptr;
+  const auto now_ms = clock_.now_ms();
+  OJson event_json = run.value("event", OJson::object());
+  OJson run_json{
+      {"workflow", workflow_id}, {"variant", nullptr}, {"entered_at", run.value("entered_at", "")}};
+  Walk w{timer.customer_id,
+         customer,
+         *workflow,
+         tx,
+         now_ms,
+         customer_view(timer.customer_id, customer, config_, now_ms),
+         std::move(event_json),
+         std::move(run_json)};
+  walk(w);
+}
+
+void Engine::walk(Walk& w) {
+  auto finish = [&](const std::string& outcome, const std::string& reason) {
+    w.customer.runs.erase(w.workflow.id);
+    incr(w.tx, w.workflow.id, outcome);
+    if (!reason.empty()) incr(w.tx, w.workflow.id, outcome + ":" + reason);
+  };
+  for (;;) {
+    auto path = w.run()["path"].get<std::vector<std::size_t>>();
+    // Resolve the list the position points into: [i, branch, j, branch, k, ...].
+    const wf::Steps* list = &w.workflow.steps;
+    bool valid = !path.empty() && path.size() % 2 == 1;
+    for (std::size_t k = 0; valid && k + 1 < path.size(); k += 2) {
+      const auto* branch =
+          path[k] < list->size() ? std::get_if<wf::IfStep>(&(*list)[path[k]].action) : nullptr;
+      if (!branch)
+        valid = false;
+      else
+        list = path[k + 1] == 0 ? &branch->then_steps : &branch->else_steps;
+    }
+    if (!valid) {
+      logger()->error("workflow {}: run {} has an invalid position; run ended", w.workflow.id,
+                      w.run_id());
+      return finish("exited", "invalid_position");
+    }
+    auto advance = [&] {
+      ++path.back();
+      w.run()["path"] = path;
+    };
+    if (path.back() >= list->size()) {
+      if (path.size() == 1) return finish("completed", "");
+      path.pop_back();
+      path.pop_back();
+      advance();
+      continue;
+    }
+    const auto& step = (*list)[path.back()];
+    w.run()["step"] = step.name;
+    const auto& action = step.action;
+    if (const auto* wait = std::get_if<wf::WaitStep>(&action)) {
+      auto due =
+          w.now_ms + std::chrono::duration_cast<std::chrono::milliseconds>(wait->duration).count();
+      advance();
+      auto& run = w.run();
+      run["state"] = "waiting";
+      run["wake_at"] = rfc3339_ms(due);
+      auto timer_id = std::string(kTimerPrefix) + w.run_id();
+      Commands schedule;
+      try {
+        schedule =
+            schedule_timer(w.customer_id, timer_id, due, w.workflow.id, config_.redis.partitions);
+      } catch (const std::invalid_argument&) {  // a customer id no timer can name
+        logger()->error("workflow {}: run {} cannot wait: unusable customer id; run ended",
+                        w.workflow.id, w.run_id());
+        return finish("exited", "timer_refused");
+      }
+      for (auto& c : schedule) w.tx.push_back(std::move(c));
+      return;
+    }
+    if (const auto* branch = std::get_if<wf::IfStep>(&action)) {
+      expr::EvalError error;
+      bool taken = branch->condition.test(w.context(), &error);
+      if (error) expression_failed(w.workflow.id, step.name, error);
+      path.push_back(taken ? 0 : 1);
+      path.push_back(0);
+      w.run()["path"] = path;
+      continue;
+    }
+    if (const auto* update = std::get_if<wf::UpdateStep>(&action)) {
+      OJson changes = OJson::object();
+      {
+        auto context = w.context();
+        for (const auto& u : update->set) {
+          expr::EvalError error;
+          changes[u.trait] = u.value.evaluate(context, &error).to_json();
+          if (error) expression_failed(w.workflow.id, step.name, error);
+        }
+      }
+      merge_traits(w.customer.traits, changes);
+      w.customer_json = customer_view(w.customer_id, w.customer, config_, w.now_ms);
+      advance();
+      continue;
+    }
+    if (const auto* exit = std::get_if<wf::ExitStep>(&action)) {
+      return finish("exited", exit->reason);
+    }
+    if (const auto* message = std::get_if<wf::SendStep>(&action)) {
+      send(w, step, *message);
+      advance();
+      continue;
+    }
+    // wait_until, wait_for, split, webhook, escalate: not in this slice.
+    warn_unsupported(w.workflow, step);
+    incr(w.tx, w.workflow.id, "unsupported");
+    advance();
+  }
+}
+
+void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendStep& message) {
+  const auto run_id = w.run_id();
+  const auto message_id = "m" + hex(fnv1a(run_id + '|' + step.path));
+  const auto addresses = ingest::channel_addresses(w.customer.traits);
+  std::optional<std::string> channel;
+  for (const auto& candidate : message.channels) {
+    auto has = std::any_of(addresses.begin(), addresses.end(),
+                           [&](const ingest::ChannelAddress& a) { return a.channel == candidate; });
+    if (has) {
+      channel = candidate;
+      break;
+    }
+  }
+  std::string status = "queued";
+  std::string reason;
+  OJson content;
+  if (!channel) {
+    status = "suppressed";
+    reason = "no_address";
+  } else {
+    try {
+      OJson context{{"customer", w.customer_json},
+                    {"event", w.event_json},
+                    {"run", OJson{{"workflow", w.workflow.id}, {"variant", nullptr}}},
+                    {"now", rfc3339_ms(w.now_ms)}};
+      context["data"] = render_data(message.data, context, templates_.limits());
+      content = templates_.render(message.template_name, *channel, "", context);
+    } catch (const std::exception& e) {  // TemplateError, or data that cannot be rendered
+      status = "failed";
+      reason = std::string("template_error: ") + e.what();
+      logger()->warn("workflow {} step {}: template {} failed: {}", w.workflow.id, step.name,
+                     message.template_name, e.what());
+    }
+  }
+  const auto at = rfc3339_ms(w.now_ms);
+  OJson entry{{"status", status}, {"at", at}};
+  if (!reason.empty()) entry["detail"] = reason;
+  OJson timeline = OJson::array({entry});
+  OJson record{{"id", message_id},
+               {"customer_id", w.customer_id},
+               {"channel", channel ? OJson(*channel) : OJson()},
+               {"provider", "outbox"},
+               {"template", message.template_name},
+               {"workflow", w.workflow.id},
+               {"run", run_id},
+               {"status", status},
+               {"timeline", timeline}};
+  const std::string stat = step.name + ":" + (status == "queued" ? std::string("sent") : status);
+  std::vector<std::string> cmd{"EVAL",
+                               kRecordMessage,
+                               "4",
+                               message_key(w.customer_id, message_id),
+                               keys::customer_messages(w.customer_id),
+                               kDeliveries,
+                               stats_key(w.workflow.id),
+                               record.dump(),
+                               message_id,
+                               w.customer_id,
+                               stat,
+                               status == "queued" ? "1" : "0",
+                               "id",
+                               message_id,
+                               "customer_id",
+                               w.customer_id,
+                               "channel",
+                               channel.value_or(""),
+                               "provider",
+                               "outbox",
+                               "template",
+                               message.template_name,
+                               "workflow",
+                               w.workflow.id,
+                               "run",
+                               run_id,
+                               "step",
+                               step.name,
+                               "status",
+                               status,
+                               "content",
+                               content.dump(),
+                               "reason",
+                               reason,
+                               "created_at",
+                               at,
+                               "timeline",
+                               timeline.dump()};
+  w.tx.push_back(std::move(cmd));
+}
+
+void Engine::warn_unsupported(const workflows::Workflow& workflow, const workflows::Step& step) {
+  std::lock_guard lock(warned_mutex_);
+  if (!warned_.insert(workflow.id).second) return;
+  logger()->warn("workflow {}: step {} ({}) is not supported yet and is skipped", workflow.id,
+                 step.name, step.kind());
+}
+
+}  // namespace herald::gateway::engine

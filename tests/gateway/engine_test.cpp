@@ -1,0 +1,405 @@
+// The workflow engine against a real redis-server, driven by the EventProcessor and a
+// manual clock: triggers, entry rules, waits, sends, branches, updates, exits, and a
+// step processed again after a crash that does not send twice.
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "gateway/customer_state.hpp"
+#include "gateway/engine/engine.hpp"
+#include "gateway/event_processor.hpp"
+#include "gateway/ingest/event.hpp"
+#include "gateway/keys.hpp"
+#include "gateway/redis/redis_client.hpp"
+#include "templates/template_set.hpp"
+#include "tests/support/redis_server.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "workflows/dsl/parser.hpp"
+
+namespace asio = boost::asio;
+using namespace herald;
+using herald::test::RedisServer;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+constexpr unsigned kPartitions = 4;
+constexpr int64_t kStart = 1'700'000'000'000;  // the manual clock's start (ms)
+constexpr int64_t kHour = 3'600'000;
+
+config::Config test_config() {
+  config::Config c;
+  c.redis.partitions = kPartitions;
+  return c;
+}
+
+std::shared_ptr<const workflows::Workflow> parse(const std::string& yaml) {
+  auto result = workflows::parse_workflow(yaml, "test.yaml");
+  for (const auto& f : result.findings) INFO(f.message);
+  REQUIRE(result.workflow);
+  return result.workflow;
+}
+
+templates::TemplateSet test_templates(const test::TempDir& dir) {
+  dir.write("hello.yaml", R"(template: hello
+email:
+  subject: "Hi {{ customer.first_name }}"
+  text: "Total {{ event.properties.total }}, code {{ data.code }}"
+sms:
+  body: "Hi {{ customer.first_name }}"
+)");
+  return templates::TemplateSet::load(dir.path());
+}
+
+/// Appends a track event the way ingest does (stream entry + backlog counter).
+void append(const RedisServer& redis, const std::string& user, const std::string& name,
+            const std::string& properties, int64_t timestamp_ms, const std::string& traits = "{}") {
+  ingest::Event e;
+  e.type = ingest::EventType::kTrack;
+  e.user_id = user;
+  e.event = name;
+  e.properties = properties;
+  e.traits = traits;
+  e.context = "{}";
+  e.integrations = "{}";
+  e.timestamp = ingest::Timestamp(std::chrono::milliseconds(timestamp_ms));
+  e.received_at = e.timestamp;
+  unsigned p = keys::partition_of(user, kPartitions);
+  std::vector<std::string> args{"XADD", keys::stream(p), "*"};
+  for (auto& [k, v] : ingest::to_stream_fields(e)) args.push_back(k), args.push_back(v);
+  REQUIRE_FALSE(redis.cli(args).empty());
+  redis.cli({"INCR", keys::backlog(p)});
+}
+
+struct Harness {
+  Harness(const RedisServer& redis, std::vector<gateway::engine::WorkflowPtr> workflows)
+      : server(redis),
+        clock(kStart),
+        engine(std::move(workflows), test_templates(dir), test_config(), clock),
+        reader(ioc, redis::parse_url(redis.url())),
+        writer(ioc, redis::parse_url(redis.url())),
+        processor(test_config(), "c1", &engine, &clock) {
+    reader.start();
+    writer.start();
+    asio::co_spawn(ioc, processor.run(reader, writer), asio::detached);
+  }
+
+  void run_for(std::chrono::milliseconds d) {
+    auto deadline = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < deadline) {
+      ioc.restart();
+      ioc.run_for(std::chrono::milliseconds(20));
+    }
+  }
+  template <typename F>
+  bool run_until(F done, std::chrono::seconds timeout = std::chrono::seconds(10)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      ioc.restart();
+      ioc.run_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
+  /// Every appended event processed.
+  void drain() {
+    REQUIRE(run_until([&] {
+      for (unsigned p = 0; p < kPartitions; ++p) {
+        auto v = server.cli({"GET", keys::backlog(p)});
+        if (!v.empty() && v != "0") return false;
+      }
+      return true;
+    }));
+  }
+  void event(const std::string& user, const std::string& name, const std::string& properties,
+             const std::string& traits = "{}") {
+    append(server, user, name, properties, clock.now_ms(), traits);
+    drain();
+  }
+  std::string stat(const std::string& workflow, const std::string& field) {
+    return server.cli({"HGET", gateway::engine::stats_key(workflow), field});
+  }
+  Json runs(const std::string& user) {
+    auto text = server.cli({"HGET", keys::customer(user), "r"});
+    return Json::parse(text.empty() ? "{}" : text);
+  }
+  Json traits(const std::string& user) {
+    return Json::parse(server.cli({"HGET", keys::customer(user), "t"}));
+  }
+
+  const RedisServer& server;
+  test::TempDir dir;
+  gateway::ManualClock clock;
+  gateway::engine::Engine engine;
+  asio::io_context ioc;
+  redis::Client reader, writer;
+  gateway::EventProcessor processor;
+};
+
+}  // namespace
+
+TEST_CASE("engine: an event matching the trigger and its where starts a run") {
+  RedisServer redis;
+  Harness h(redis, {parse(R"(workflow: big-cart
+trigger:
+  event: cart.updated
+  where: event.properties.total > 10
+steps:
+  - wait: 1h
+)")});
+  h.event("alice", "cart.updated", R"({"total": 5})");
+  h.event("alice", "page.viewed", R"({"total": 50})");
+  CHECK_FALSE(h.runs("alice").contains("big-cart"));
+  CHECK(h.stat("big-cart", "entered").empty());
+
+  h.event("alice", "cart.updated", R"({"total": 50})");
+  auto runs = h.runs("alice");
+  REQUIRE(runs.contains("big-cart"));
+  CHECK(runs["big-cart"]["state"] == "waiting");
+  CHECK(runs["big-cart"]["event"]["properties"]["total"] == 50);
+  CHECK(runs["big-cart"]["version"] ==
+        gateway::engine::workflow_version(*parse(R"(workflow: big-cart
+trigger:
+  event: cart.updated
+  where: event.properties.total > 10
+steps:
+  - wait: 1h
+)")));
+  CHECK(h.stat("big-cart", "entered") == "1");
+}
+
+TEST_CASE("engine: entry rules — one active run, once, cooldown") {
+  RedisServer redis;
+  Harness h(redis, {parse("workflow: active\ntrigger: { event: a }\nsteps:\n  - wait: 1h\n"),
+                    parse("workflow: one\ntrigger: { event: b }\nentry: { once: true }\n"
+                          "steps:\n  - exit: done\n"),
+                    parse("workflow: cool\ntrigger: { event: c }\nentry: { cooldown: 1h }\n"
+                          "steps:\n  - exit: done\n")});
+  h.event("bob", "a", "{}");
+  h.event("bob", "a", "{}");
+  CHECK(h.stat("active", "entered") == "1");
+  CHECK(h.stat("active", "skipped_active") == "1");
+
+  h.event("bob", "b", "{}");
+  h.clock.advance(10 * kHour);
+  h.event("bob", "b", "{}");
+  CHECK(h.stat("one", "entered") == "1");
+  CHECK(h.stat("one", "skipped_once") == "1");
+
+  h.event("bob", "c", "{}");
+  h.clock.advance(kHour / 2);
+  h.event("bob", "c", "{}");
+  CHECK(h.stat("cool", "entered") == "1");
+  CHECK(h.stat("cool", "skipped_cooldown") == "1");
+  h.clock.advance(kHour);
+  h.event("bob", "c", "{}");
+  CHECK(h.stat("cool", "entered") == "2");
+  CHECK(h.stat("cool", "exited") == "2");
+}
+
+TEST_CASE("engine: wait then send records one message once the clock passes the wait") {
+  RedisServer redis;
+  Harness h(redis, {parse(R"(workflow: cart
+trigger: { event: cart.updated }
+steps:
+  - wait: 1h
+  - id: reminder
+    send:
+      template: hello
+      channels: [whatsapp, email, sms]
+      data: { code: "X-{{ customer.id }}" }
+)")});
+  h.event("carol", "cart.updated", R"({"total": 42})",
+          R"({"email": "carol@example.com", "first_name": "Carol"})");
+  auto list = keys::customer_messages("carol");
+  CHECK(h.runs("carol")["cart"]["wake_at"] ==
+        ingest::format_rfc3339(ingest::Timestamp(std::chrono::milliseconds(kStart + kHour))));
+  h.clock.advance(kHour - 1);
+  h.run_for(std::chrono::milliseconds(600));
+  CHECK(redis.cli({"LLEN", list}) == "0");
+  CHECK(h.runs("carol").contains("cart"));
+
+  h.clock.advance(1);
+  REQUIRE(h.run_until([&] { return redis.cli({"LLEN", list}) == "1"; }));
+  h.run_for(std::chrono::milliseconds(300));
+  auto message = Json::parse(redis.cli({"LINDEX", list, "0"}));
+  CHECK(message["status"] == "queued");
+  CHECK(message["channel"] == "email");  // no whatsapp or phone
+  CHECK(message["workflow"] == "cart");
+  auto key = gateway::engine::message_key("carol", message["id"].get<std::string>());
+  auto content = Json::parse(redis.cli({"HGET", key, "content"}));
+  CHECK(content["subject"] == "Hi Carol");
+  CHECK(content["text"] == "Total 42, code X-carol");
+  CHECK(redis.cli({"HGET", key, "provider"}) == "outbox");
+  CHECK(redis.cli({"XLEN", gateway::engine::kDeliveries}) == "1");
+  CHECK_FALSE(h.runs("carol").contains("cart"));
+  CHECK(h.stat("cart", "entered") == "1");
+  CHECK(h.stat("cart", "completed") == "1");
+  CHECK(h.stat("cart", "reminder:sent") == "1");
+}
+
+TEST_CASE("engine: a send with no reachable channel records a suppressed message") {
+  RedisServer redis;
+  Harness h(redis, {parse("workflow: nope\ntrigger: { event: x }\nsteps:\n"
+                          "  - send: { template: hello, channel: sms }\n")});
+  h.event("dan", "x", "{}", R"({"email": "dan@example.com"})");
+  auto message = Json::parse(redis.cli({"LINDEX", keys::customer_messages("dan"), "0"}));
+  CHECK(message["status"] == "suppressed");
+  CHECK(redis.cli({"XLEN", gateway::engine::kDeliveries}) == "0");
+  CHECK(h.stat("nope", "steps[0]:suppressed") == "1");
+}
+
+TEST_CASE("engine: if/else branches, update writes traits, exit ends the run") {
+  RedisServer redis;
+  Harness h(redis, {parse(R"(workflow: tiers
+trigger: { event: order.completed }
+steps:
+  - if: event.properties.total > 100
+    then:
+      - update: { set: { tier: "'gold'" } }
+    else:
+      - update: { set: { tier: "'basic'" } }
+      - exit: small_order
+  - update: { set: { reviewed: "true" } }
+)")});
+  h.event("erin", "order.completed", R"({"total": 500})");
+  h.event("fred", "order.completed", R"({"total": 5})");
+  CHECK(h.traits("erin")["tier"] == "gold");
+  CHECK(h.traits("erin")["reviewed"] == true);
+  CHECK(h.traits("fred")["tier"] == "basic");
+  CHECK_FALSE(h.traits("fred").contains("reviewed"));
+  CHECK(h.stat("tiers", "entered") == "2");
+  CHECK(h.stat("tiers", "completed") == "1");
+  CHECK(h.stat("tiers", "exited") == "1");
+  CHECK(h.stat("tiers", "exited:small_order") == "1");
+  CHECK(h.runs("erin").empty());
+  CHECK(h.runs("fred").empty());
+}
+
+TEST_CASE("engine: the same event processed again after a crash does not send twice") {
+  RedisServer redis;
+  Harness h(redis, {parse("workflow: welcome\ntrigger: { event: signed_up }\nsteps:\n"
+                          "  - send: { template: hello, channel: email }\n")});
+  const std::string traits = R"({"email": "gus@example.com", "first_name": "Gus"})";
+  append(redis, "gus", "signed_up", R"({"total": 1})", kStart, traits);
+  h.drain();
+  CHECK(redis.cli({"LLEN", keys::customer_messages("gus")}) == "1");
+  // As if the run's state had not been committed: the entry is read again.
+  redis.cli({"HDEL", keys::customer("gus"), "r", "h"});
+  append(redis, "gus", "signed_up", R"({"total": 1})", kStart, traits);
+  h.drain();
+  CHECK(h.stat("welcome", "entered") == "2");  // the decision was made again...
+  CHECK(redis.cli({"LLEN", keys::customer_messages("gus")}) == "1");  // ...the send was not
+  CHECK(redis.cli({"XLEN", gateway::engine::kDeliveries}) == "1");
+  CHECK(h.stat("welcome", "steps[0]:sent") == "1");
+}
+
+TEST_CASE("engine: an unknown template records a failed message and the run goes on") {
+  RedisServer redis;
+  Harness h(redis, {parse("workflow: broken\ntrigger: { event: x }\nsteps:\n"
+                          "  - send: { template: missing, channel: email }\n"
+                          "  - update: { set: { after: \"'yes'\" } }\n")});
+  h.event("hal", "x", "{}", R"({"email": "hal@example.com"})");
+  auto message = Json::parse(redis.cli({"LINDEX", keys::customer_messages("hal"), "0"}));
+  CHECK(message["status"] == "failed");
+  CHECK_THAT(message["timeline"][0]["detail"].get<std::string>(),
+             Catch::Contains("template_error"));
+  CHECK(redis.cli({"XLEN", gateway::engine::kDeliveries}) == "0");
+  CHECK(h.stat("broken", "steps[0]:failed") == "1");
+  CHECK(h.traits("hal")["after"] == "yes");
+  CHECK(h.stat("broken", "completed") == "1");
+}
+
+TEST_CASE("engine: steps outside this slice are skipped and counted, never run") {
+  RedisServer redis;
+  Harness h(redis, {parse(R"(workflow: later
+trigger: { event: x }
+steps:
+  - webhook: { url: "https://example.com/hook" }
+  - escalate: { reason: vip }
+  - update: { set: { reached: "true" } }
+)")});
+  h.event("ida", "x", "{}");
+  CHECK(h.stat("later", "unsupported") == "2");
+  CHECK(h.traits("ida")["reached"] == true);
+  CHECK(h.stat("later", "completed") == "1");
+}
+
+TEST_CASE("engine: a customer's runs are shown as the API says") {
+  gateway::CustomerState state;
+  state.created_at = "2026-01-01T00:00:00.000Z";
+  state.runs = Json::parse(R"({"cart": {"id": "r1", "version": "v1", "step": "steps[0]",
+    "state": "waiting", "wake_at": "2026-01-01T01:00:00.000Z", "path": [1]}})");
+  auto shown = gateway::customer_to_json("alice", state, test_config());
+  REQUIRE(shown["runs"].size() == 1);
+  CHECK(shown["runs"][0] == Json::parse(R"({"workflow": "cart", "version": "v1",
+    "step": "steps[0]", "state": "waiting", "wake_at": "2026-01-01T01:00:00.000Z"})"));
+  // Stored and read back through the profile's fields.
+  std::vector<std::optional<std::string>> values{
+      "{}", "{}", "{}", state.created_at, "", state.runs.dump(), R"({"cart": {"last": 1}})"};
+  auto read = gateway::customer_from_fields(values);
+  CHECK(read.runs == state.runs);
+  CHECK(read.entries["cart"]["last"] == 1);
+}
+
+TEST_CASE("engine: runs finish on the version they started with; stale timers are ignored") {
+  test::TempDir dir;
+  auto templates = test_templates(dir);
+  gateway::ManualClock clock(kStart);
+  auto v1 = parse(
+      "workflow: ver\ntrigger: { event: x }\nsteps:\n  - wait: 1h\n"
+      "  - update: { set: { version: \"'v1'\" } }\n");
+  auto v2 = parse(
+      "workflow: ver\ntrigger: { event: x }\nsteps:\n  - wait: 2h\n"
+      "  - update: { set: { version: \"'v2'\" } }\n");
+  REQUIRE(gateway::engine::workflow_version(*v1) != gateway::engine::workflow_version(*v2));
+  ingest::Event event;
+  event.user_id = "zoe";
+  event.event = "x";
+  event.properties = "{}";
+  event.timestamp = ingest::Timestamp(std::chrono::milliseconds(kStart));
+
+  gateway::engine::Engine old_engine({v1}, templates, test_config(), clock);
+  gateway::CustomerState state;
+  gateway::Commands tx;
+  old_engine.decide("zoe", state, event, tx);
+  REQUIRE(state.runs.contains("ver"));
+  auto run = state.runs["ver"];
+  CHECK(run["version"] == gateway::engine::workflow_version(*v1));
+  gateway::Timer timer{"zoe", "wf|" + run["id"].get<std::string>(), "ver", kStart + kHour};
+
+  // A stale timer (another run's) changes nothing.
+  gateway::engine::Engine both({v1, v2}, templates, test_config(), clock);
+  gateway::Timer stale{"zoe", "wf|0000000000000000", "ver", kStart + kHour};
+  auto before = state.runs;
+  tx.clear();
+  both.fire(stale, state, tx);
+  CHECK(state.runs == before);
+  CHECK(tx.empty());
+
+  // Loaded next to v2, v1 still runs the run it started.
+  auto kept = state;
+  clock.advance(kHour);
+  both.fire(timer, state, tx);
+  CHECK(state.traits["version"] == "v1");
+  CHECK_FALSE(state.runs.contains("ver"));
+  // New runs start on the version listed last.
+  event.timestamp += std::chrono::hours(1);
+  both.decide("zoe", state, event, tx);
+  CHECK(state.runs["ver"]["version"] == gateway::engine::workflow_version(*v2));
+
+  // Once v1 is gone, its waiting run ends instead of walking v2's steps.
+  gateway::engine::Engine only_new({v2}, templates, test_config(), clock);
+  tx.clear();
+  only_new.fire(timer, kept, tx);
+  CHECK_FALSE(kept.runs.contains("ver"));
+  CHECK_FALSE(kept.traits.contains("version"));
+  auto counted = std::find(tx.begin(), tx.end(),
+                           std::vector<std::string>{"HINCRBY", gateway::engine::stats_key("ver"),
+                                                    "exited:version_unavailable", "1"});
+  CHECK(counted != tx.end());
+}
