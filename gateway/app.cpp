@@ -19,6 +19,8 @@
 #include "gateway/auth.hpp"
 #include "gateway/content.hpp"
 #include "gateway/customer_routes.hpp"
+#include "gateway/delivery.hpp"
+#include "gateway/engine/engine.hpp"
 #include "gateway/event_processor.hpp"
 #include "gateway/ingest_routes.hpp"
 #include "gateway/http_server.hpp"
@@ -40,6 +42,8 @@ struct WorkerSlot {
   std::unique_ptr<redis::Client> redis;
   std::unique_ptr<redis::Client> reader;  // the event processor's blocking reads
   std::unique_ptr<EventProcessor> processor;
+  std::unique_ptr<redis::Client> delivery_reader;  // worker 0: the delivery worker's reads
+  std::unique_ptr<DeliveryWorker> delivery;
   Worker worker;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
   std::thread thread;
@@ -113,6 +117,11 @@ int App::run() {
     return 1;
   }
 
+  // The workflow engine decides on every processed event and fired timer.
+  engine::Engine workflow_engine(content->workflows, content->catalog->set(), cfg, system_clock());
+  std::map<std::string, channels::Channel*> adapter_of;
+  for (auto& [name, adapter] : adapters) adapter_of[name] = adapter.get();
+
   unsigned threads = cfg.server.effective_threads();
   char host[256] = "herald";
   ::gethostname(host, sizeof host - 1);
@@ -123,7 +132,12 @@ int App::run() {
     auto slot = std::make_unique<WorkerSlot>();
     slot->redis = std::make_unique<redis::Client>(slot->ioc, redis_url);
     slot->reader = std::make_unique<redis::Client>(slot->ioc, redis_url);
-    slot->processor = std::make_unique<EventProcessor>(cfg, consumer_prefix + ":" + std::to_string(i));
+    slot->processor = std::make_unique<EventProcessor>(
+        cfg, consumer_prefix + ":" + std::to_string(i), &workflow_engine);
+    if (i == 0) {
+      slot->delivery_reader = std::make_unique<redis::Client>(slot->ioc, redis_url);
+      slot->delivery = std::make_unique<DeliveryWorker>(adapter_of, consumer_prefix);
+    }
     slot->worker = Worker{i, &slot->ioc, slot->redis.get()};
     contexts.push_back(&slot->ioc);
     workers.push_back(std::move(slot));
@@ -147,7 +161,11 @@ int App::run() {
     asio::post(slot->ioc, [s = slot.get()] {
       s->redis->start();
       s->reader->start();
+      if (s->delivery_reader) s->delivery_reader->start();
     });
+    if (slot->delivery)
+      asio::co_spawn(slot->ioc, slot->delivery->run(*slot->delivery_reader, *slot->redis),
+                     asio::detached);
     asio::co_spawn(slot->ioc, slot->processor->run(*slot->reader, *slot->redis), asio::detached);
     if (slot->worker.index == 0)
       asio::co_spawn(slot->ioc, backlog_monitor(cfg, backlog), asio::detached);
@@ -174,6 +192,7 @@ int App::run() {
       asio::post(slot->ioc, [s = slot.get()] {
         s->redis->stop();
         s->reader->stop();
+        if (s->delivery_reader) s->delivery_reader->stop();
         s->ioc.stop();
       });
     }

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "gateway/router.hpp"
+#include "workflows/dsl/parser.hpp"
 #include "workflows/dsl/segments.hpp"
 #include "workflows/lint.hpp"
 
@@ -67,6 +68,25 @@ Content load_content(const config::Config& config) {
                                " does not exist: no workflows loaded");
   }
   if (!report.empty()) throw std::runtime_error(report);
+  // The checked files, parsed for the engine (segments.yaml and templates are not workflows).
+  if (fs::is_directory(config.workflows_dir)) {
+    workflows::ParseOptions options;
+    options.templates = catalog.get();
+    options.segments = &content.segments;
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::recursive_directory_iterator(config.workflows_dir))
+      if (entry.is_regular_file() && entry.path().extension() == ".yaml" &&
+          entry.path().filename() != "segments.yaml")
+        files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+      std::ifstream in(file);
+      std::stringstream text;
+      text << in.rdbuf();
+      auto parsed = workflows::parse_workflow(text.str(), file.string(), options);
+      if (parsed.workflow) content.workflows.push_back(std::move(parsed.workflow));
+    }
+  }
   content.catalog = std::move(catalog);
   return content;
 }

@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "templates/template_set.hpp"
+#include "workflows/dsl/workflow.hpp"
 #include "workflows/template_catalog_set.hpp"
 
 namespace herald::gateway {
@@ -17,6 +18,7 @@ class Router;
 
 struct Content {
   std::shared_ptr<const workflows::TemplateSetCatalog> catalog;  // the templates
+  std::vector<std::shared_ptr<const workflows::Workflow>> workflows;
   std::vector<std::string> segments;                             // segment names
   std::vector<std::string> warnings;
 };

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "gateway/customer_state.hpp"
+#include "gateway/engine/engine.hpp"
 #include "gateway/ingest/traits.hpp"
 #include "gateway/keys.hpp"
 #include "gateway/redis/script.hpp"
@@ -96,6 +97,23 @@ std::size_t limit_of(const Request& request) {
   return limit;
 }
 
+std::vector<std::string> current_status_command(const std::string& customer, const OJson& item) {
+  return {"HMGET", engine::message_key(customer, item.value("id", std::string())), "status",
+          "timeline", "provider_id"};
+}
+
+OJson messages_page(std::vector<OJson> items, const std::vector<redis::Reply>& current) {
+  for (std::size_t i = 0; i < items.size() && i < current.size(); ++i) {
+    const auto& fields = current[i].elements;
+    if (fields.size() < 3 || fields[0].is_nil()) continue;
+    items[i]["status"] = fields[0].str;
+    auto timeline = OJson::parse(fields[1].str, nullptr, false);
+    if (!timeline.is_discarded()) items[i]["timeline"] = std::move(timeline);
+    if (!fields[2].is_nil()) items[i]["provider_id"] = fields[2].str;
+  }
+  return OJson{{"items", std::move(items)}};
+}
+
 }  // namespace
 
 void add_customer_routes(Router& router, const config::Config& config) {
@@ -168,9 +186,17 @@ void add_customer_routes(Router& router, const config::Config& config) {
              [](Request& request) -> asio::awaitable<Response> {
                const auto& id = request.params.at("id");
                auto limit = limit_of(request);
-               auto reply = co_await current_worker().redis->command(
-                   "LRANGE", keys::customer_messages(id), "0", std::to_string(limit - 1));
-               co_return Response::json(200, OJson{{"items", parse_list(reply)}});
+               auto& redis = *current_worker().redis;
+               auto reply = co_await redis.command("LRANGE", keys::customer_messages(id), "0",
+                                                   std::to_string(limit - 1));
+               auto items = parse_list(reply);
+               // The list keeps each message as it was queued; its status moves on in the
+               // message's own hash.
+               std::vector<std::vector<std::string>> reads;
+               for (const auto& item : items)
+                 reads.push_back(current_status_command(id, item));
+               auto current = co_await redis.pipeline(reads);
+               co_return Response::json(200, messages_page(std::move(items), current));
              });
 }
 

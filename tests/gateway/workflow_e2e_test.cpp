@@ -1,0 +1,71 @@
+// The example workflows on the binary: an event starts a run, the message is rendered,
+// queued, delivered through the outbox adapter, and its status follows.
+#include <fstream>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/herald_process.hpp"
+#include "tests/support/redis_server.hpp"
+
+using namespace herald::test;
+using Json = nlohmann::json;
+
+TEST_CASE("a sign-up runs the welcome workflow and its email reaches the outbox") {
+  RedisServer redis;
+  HeraldProcess herald(redis.url(),
+                       test_config(std::string("workflows_dir: ") + HERALD_SOURCE_DIR +
+                                   "/workflows/examples\ntemplates_dir: " + HERALD_SOURCE_DIR +
+                                   "/templates/examples\n"));
+  REQUIRE(herald.wait_ready(200));
+  auto post = [&](const std::string& path, const std::string& body) {
+    return http(herald.port(), "POST", path, body,
+                {{"Authorization", std::string("Bearer ") + kWriteKey}});
+  };
+  REQUIRE(post("/v1/identify", R"({"userId": "w-1", "traits": {"email": "w1@example.com", "first_name": "Wendy"}})").status == 200);
+  REQUIRE(post("/v1/track", R"({"userId": "w-1", "event": "user.signed_up", "messageId": "s-1"})").status == 200);
+
+  Json messages;
+  REQUIRE(eventually(
+      [&] {
+        auto r = herald.get("/v1/customers/w-1/messages", kAdminKey);
+        if (r.status != 200) return false;
+        messages = Json::parse(r.body);
+        return messages["items"].size() == 1 && messages["items"][0]["status"] == "sent";
+      },
+      std::chrono::seconds(15)));
+  const auto& m = messages["items"][0];
+  CHECK(m["channel"] == "email");
+  CHECK(m["template"] == "welcome_1");
+  CHECK(m["workflow"] == "welcome");
+  CHECK(m["timeline"].size() == 2);
+  CHECK(m["timeline"][0]["status"] == "queued");
+  CHECK(m["timeline"][1]["status"] == "sent");
+
+  // The outbox holds the rendered email, addressed to the customer.
+  std::ifstream in(herald.dir().path() + "/var/outbox.jsonl");
+  std::string line;
+  REQUIRE(std::getline(in, line));
+  auto sent = Json::parse(line);
+  CHECK(sent["to"] == "w1@example.com");
+  CHECK(sent["channel"] == "email");
+  CHECK_THAT(sent["content"]["subject"].get<std::string>(), Catch::Contains("Wendy"));
+  CHECK_FALSE(std::getline(in, line));  // one message
+
+  // The run waits three days for its next step, as GET /v1/customers shows.
+  auto customer = Json::parse(herald.get("/v1/customers/w-1", kAdminKey).body);
+  REQUIRE(customer["runs"].size() == 1);
+  CHECK(customer["runs"][0]["workflow"] == "welcome");
+  CHECK(customer["runs"][0]["state"] == "waiting");
+
+  // entry: { once: true } — a second sign-up starts nothing and sends nothing.
+  REQUIRE(post("/v1/track", R"({"userId": "w-1", "event": "user.signed_up", "messageId": "s-2"})").status == 200);
+  REQUIRE(post("/v1/identify", R"({"userId": "w-1", "traits": {"plan": "x"}, "messageId": "i-2"})").status == 200);
+  REQUIRE(eventually([&] {
+    auto c = Json::parse(herald.get("/v1/customers/w-1", kAdminKey).body);
+    return c["traits"].contains("plan");
+  }));
+  auto again = Json::parse(herald.get("/v1/customers/w-1/messages", kAdminKey).body);
+  CHECK(again["items"].size() == 1);
+}
