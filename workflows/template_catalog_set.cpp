@@ -1,6 +1,9 @@
 #include "workflows/template_catalog_set.hpp"
 
+#include <filesystem>
+
 #include "templates/liquid/liquid_template.hpp"
+#include "templates/variable_check.hpp"
 
 namespace herald::workflows {
 
@@ -21,10 +24,19 @@ std::optional<TemplateCatalog::InlineError> TemplateSetCatalog::check_inline(
 }
 
 TemplateLinter template_linter() {
-  return [](const std::string& file, std::string_view, bool) {
+  return [](const std::string& file, std::string_view, bool strict) {
     std::vector<Finding> findings;
     for (const auto& e : templates::TemplateSet::check(file))
       findings.push_back(Finding{e.file, e.line, e.column, Severity::kError, e.message});
+    if (strict && findings.empty()) {
+      // Variables no sample context defines (templates.md): warnings, which --strict fails.
+      std::vector<templates::LoadError> sample_errors;
+      auto samples = templates::load_samples(std::filesystem::path(file).parent_path(), sample_errors);
+      for (const auto& e : sample_errors)
+        findings.push_back(Finding{e.file, e.line, e.column, Severity::kError, e.message});
+      for (const auto& e : templates::undefined_variables(file, samples))
+        findings.push_back(Finding{e.file, e.line, e.column, Severity::kWarning, e.message});
+    }
     return findings;
   };
 }

@@ -37,6 +37,16 @@ class LiquidTemplate {
 
   const std::string& file() const { return program_->file; }
 
+  /// A context path the template reads, such as `customer.first_name` (the keys after
+  /// the root, up to the first index), and where.
+  struct VariableUse {
+    std::string path;
+    SourcePos pos;
+  };
+  /// Every context path read, leaving out the template's own variables (assign, capture,
+  /// for); for `herald lint --strict`.
+  std::vector<VariableUse> variables() const;
+
  private:
   explicit LiquidTemplate(std::shared_ptr<const Program> program) : program_(std::move(program)) {}
   std::shared_ptr<const Program> program_;

@@ -148,3 +148,23 @@ TEST_CASE("herald render prints the preview JSON or one raw field") {
   CHECK_THAT(body, Catch::StartsWith("Asha, your cart is waiting: https://s.example/1"));
   CHECK(run_herald({"render", "cart_reminder"}).first == 2);
 }
+
+TEST_CASE("herald lint --strict reports template variables that no sample context defines") {
+  TempDir dir;
+  dir.write("t/hello.yaml",
+            "template: hello\nsms:\n  body: \"Hi {{ customer.first_name }} {{ customer.nickname }}, "
+            "{% for i in event.properties.items %}{{ i.name }}{% endfor %} {{ now }}\"\n");
+  dir.write("t/samples/one.json",
+            R"({"customer": {"first_name": "Ann"}, "event": {"properties": {"items": []}}})");
+  auto [code, out] = run_herald({"lint", "--strict", dir.file("t")});
+  INFO(out);
+  CHECK(code == 1);
+  CHECK_THAT(out, Catch::Contains(dir.file("t/hello.yaml") + ":3:") &&
+                      Catch::Contains("warning: no sample context defines customer.nickname"));
+  CHECK_THAT(out, !Catch::Contains("first_name") && !Catch::Contains("i.name") &&
+                      !Catch::Contains("defines now"));
+  // Without --strict the same folder passes; with the variable in a sample, so does --strict.
+  CHECK(run_herald({"lint", dir.file("t")}).first == 0);
+  dir.write("t/samples/two.json", R"({"customer": {"nickname": "Annie"}})");
+  CHECK(run_herald({"lint", "--strict", dir.file("t")}).first == 0);
+}
