@@ -209,6 +209,18 @@ struct HttpServer::Impl {
     std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(response.body)};
     boost::system::error_code ec;
     co_await asio::async_write(socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    // Lingering close: the client may still be sending the body we refused. Closing with
+    // unread data would reset the connection and could destroy the answer before the
+    // client reads it, so read and drop what comes for up to a second first.
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    self.deadline = Clock::now() + std::chrono::seconds(1);
+    std::array<char, 16384> sink;
+    std::size_t drained = 0;
+    while (!ec && drained < (8u << 20)) {
+      drained += co_await socket.async_read_some(asio::buffer(sink),
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+    }
   }
 
   asio::awaitable<void> serve(tcp::socket& socket, Connection& self, std::string remote) {

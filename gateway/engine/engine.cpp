@@ -31,6 +31,13 @@ redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
 return 1
 )lua";
 
+// Marks a message as converted, only if it exists. KEYS: message hash. ARGV: value.
+constexpr const char* kMarkConverted = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'converted_by', ARGV[1])
+return 1
+)lua";
+
 uint64_t fnv1a(std::string_view text) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
@@ -41,6 +48,17 @@ std::string hex(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
   return buf;
+}
+
+/// FNV-1a with a final avalanche (fmix64): every bit of the input reaches the low bits.
+uint64_t stable_hash(std::string_view text) {
+  uint64_t h = fnv1a(text);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb93fe53e67d5ull;
+  h ^= h >> 33;
+  return h;
 }
 
 std::string rfc3339_ms(int64_t ms) {
@@ -131,6 +149,29 @@ void expression_failed(const std::string& workflow, const std::string& where,
                                     expr::error_kind_name(error.kind));
 }
 
+/// The steps of branch `b` of a step that has branches; nullptr if it has none.
+const wf::Steps* branch_of(const wf::Step& step, std::size_t b) {
+  if (const auto* s = std::get_if<wf::IfStep>(&step.action))
+    return b == 0 ? &s->then_steps : b == 1 ? &s->else_steps : nullptr;
+  if (const auto* s = std::get_if<wf::WaitForStep>(&step.action))
+    return b == 0 ? &s->on_event : b == 1 ? &s->on_timeout : nullptr;
+  if (const auto* s = std::get_if<wf::SplitStep>(&step.action))
+    return b < s->variants.size() ? &s->variants[b].steps : nullptr;
+  return nullptr;
+}
+
+/// The list a position [i, branch, j, branch, k, ...] points into; nullptr if invalid.
+const wf::Steps* list_at(const wf::Steps& root, const std::vector<std::size_t>& path) {
+  if (path.empty() || path.size() % 2 == 0) return nullptr;
+  const wf::Steps* list = &root;
+  for (std::size_t k = 0; k + 1 < path.size(); k += 2) {
+    if (path[k] >= list->size()) return nullptr;
+    list = branch_of((*list)[path[k]], path[k + 1]);
+    if (!list) return nullptr;
+  }
+  return list;
+}
+
 std::shared_ptr<spdlog::logger> logger() {
   static auto log = herald::log::get("engine");
   return log;
@@ -166,6 +207,51 @@ struct Engine::Walk {
   }
 };
 
+namespace {
+
+/// The goal record (in the entry history) of the walking run; nullptr if none.
+OJson* goal_record(Engine::Walk& w) {
+  auto h = w.customer.entries.find(w.workflow.id);
+  if (h == w.customer.entries.end() || !h->is_object()) return nullptr;
+  auto g = h->find("goal");
+  if (g == h->end() || !g->is_object() || g->value("run", "") != w.run_id()) return nullptr;
+  return &*g;
+}
+
+bool matches(const std::optional<expr::Expression>& where, const expr::Context& context,
+             const std::string& workflow, const std::string& what) {
+  if (!where) return true;
+  expr::EvalError error;
+  bool ok = where->test(context, &error);
+  if (error) expression_failed(workflow, what, error);
+  return ok;
+}
+
+}  // namespace
+
+std::optional<std::size_t> choose_variant(const workflows::SplitStep& split,
+                                          std::string_view customer_id,
+                                          std::string_view workflow_id) {
+  double total = 0;
+  for (const auto& v : split.variants) total += std::max(0.0, v.weight);
+  if (!(total > 0)) return std::nullopt;
+  std::string key(customer_id);
+  key += '\x1f';
+  key += workflow_id;
+  // A uniform point in [0, total) from the top 53 bits of the hash.
+  double x = static_cast<double>(stable_hash(key) >> 11) / 9007199254740992.0 * total;
+  double cumulative = 0;
+  std::optional<std::size_t> last;
+  for (std::size_t i = 0; i < split.variants.size(); ++i) {
+    double weight = std::max(0.0, split.variants[i].weight);
+    if (weight <= 0) continue;
+    cumulative += weight;
+    last = i;
+    if (x < cumulative) return i;
+  }
+  return last;  // rounding at the top end
+}
+
 Engine::Engine(std::vector<WorkflowPtr> workflows, templates::TemplateSet templates,
                const config::Config& config, const Clock& clock)
     : templates_(std::move(templates)), config_(config), clock_(clock) {
@@ -192,6 +278,10 @@ void Engine::decide(const std::string& customer_id, CustomerState& customer,
                     const ingest::Event& event, Commands& tx) {
   if (event.type != ingest::EventType::kTrack) return;
   const auto now_ms = clock_.now_ms();
+  // Runs already there see the event first: goals, exit_when, wait_for. A run this
+  // event starts does not.
+  if (!customer.runs.empty() || !customer.entries.empty())
+    update_runs(customer_id, customer, event, tx);
   OJson customer_json;
   OJson event_json;
   bool built = false;
@@ -240,6 +330,126 @@ void Engine::decide(const std::string& customer_id, CustomerState& customer,
   }
 }
 
+void Engine::update_runs(const std::string& customer_id, CustomerState& customer,
+                         const ingest::Event& event, Commands& tx) {
+  const auto now_ms = clock_.now_ms();
+  const auto event_ms = ms_of(event.timestamp);
+  OJson customer_json = customer_view(customer_id, customer, config_, now_ms);
+  const OJson event_json = event_view(event);
+  auto context_for = [&](const OJson& run_json) {
+    expr::Context c;
+    c.set(expr::Root::kCustomer, &customer_json)
+        .set(expr::Root::kEvent, &event_json)
+        .set(expr::Root::kRun, &run_json)
+        .set_now(expr_time(now_ms));
+    return c;
+  };
+
+  // Goals: counted once per run within `within` of its entry, even after it has ended.
+  std::vector<std::string> ids;
+  for (auto it = customer.entries.begin(); it != customer.entries.end(); ++it)
+    ids.push_back(it.key());
+  for (const auto& id : ids) {
+    auto& history = customer.entries[id];
+    if (!history.is_object() || !history.contains("goal")) continue;
+    auto& goal = history["goal"];
+    if (!goal.is_object() || goal.value("converted", false)) continue;
+    const auto* workflow = find(id, goal.value("version", ""));
+    if (!workflow || !workflow->goal) {
+      history.erase("goal");
+      continue;
+    }
+    const auto& spec = *workflow->goal;
+    const auto entered = goal.value("entered", int64_t{0});
+    const auto run_id = goal.value("run", "");
+    auto active = customer.runs.find(id);
+    bool run_active =
+        active != customer.runs.end() && active->is_object() && active->value("id", "") == run_id;
+    if (spec.within) {
+      auto within_ms = std::chrono::duration_cast<std::chrono::milliseconds>(*spec.within).count();
+      if (event_ms - entered > within_ms) {
+        history.erase("goal");  // the window has passed
+        continue;
+      }
+    } else if (!run_active) {  // no `within`: only while the run is active
+      history.erase("goal");
+      continue;
+    }
+    if (spec.event != event.event || event_ms < entered) continue;
+    OJson run_json{{"workflow", id},
+                   {"variant", goal.value("variant", OJson())},
+                   {"entered_at", rfc3339_ms(entered)}};
+    if (!matches(spec.where, context_for(run_json), id, "goal")) continue;
+    goal["converted"] = true;
+    incr(tx, id, "converted");
+    if (goal["variant"].is_string())
+      incr(tx, id, goal["variant"].get<std::string>() + ":converted");
+    if (goal["message"].is_string()) {
+      OJson by{{"workflow", id},
+               {"run", run_id},
+               {"event", event.event},
+               {"at", ingest::format_rfc3339(event.timestamp)}};
+      if (!event.message_id.empty()) by["message_id"] = event.message_id;
+      tx.push_back({"EVAL", kMarkConverted, "1",
+                    message_key(customer_id, goal["message"].get<std::string>()), by.dump()});
+    }
+  }
+
+  // exit_when, then wait_for.
+  ids.clear();
+  for (auto it = customer.runs.begin(); it != customer.runs.end(); ++it) ids.push_back(it.key());
+  for (const auto& id : ids) {
+    auto found = customer.runs.find(id);
+    if (found == customer.runs.end() || !found->is_object()) continue;
+    const auto* workflow = find(id, found->value("version", ""));
+    if (!workflow) continue;  // ended by its timer (version_unavailable)
+    OJson run_json{{"workflow", id},
+                   {"variant", found->value("variant", OJson())},
+                   {"entered_at", found->value("entered_at", "")}};
+    const auto waiting = found->value("state", "") == "waiting";
+    const auto timer_id = std::string(kTimerPrefix) + found->value("id", "");
+    bool exit = false;
+    for (const auto& condition : workflow->exit_when) {
+      if (condition.event != event.event) continue;
+      if (matches(condition.where, context_for(run_json), id, "exit_when")) {
+        exit = true;
+        break;
+      }
+    }
+    if (exit) {
+      if (waiting)
+        for (auto& c : cancel_timer(customer_id, timer_id, config_.redis.partitions))
+          tx.push_back(std::move(c));
+      customer.runs.erase(id);
+      incr(tx, id, "exited");
+      incr(tx, id, "exited:exit_when");
+      continue;
+    }
+    if (!waiting || found->value("awaiting", "") != event.event) continue;
+    auto path = (*found)["path"].get<std::vector<std::size_t>>();
+    const auto* list = list_at(workflow->steps, path);
+    const auto* wait_for = list && path.back() < list->size()
+                               ? std::get_if<wf::WaitForStep>(&(*list)[path.back()].action)
+                               : nullptr;
+    if (!wait_for) continue;
+    if (!matches(wait_for->where, context_for(run_json), id, (*list)[path.back()].name)) continue;
+    // The awaited event arrived: cancel the timeout and go into on_event.
+    for (auto& c : cancel_timer(customer_id, timer_id, config_.redis.partitions))
+      tx.push_back(std::move(c));
+    auto& run = *found;
+    run.erase("awaiting");
+    run["state"] = "running";
+    run["wake_at"] = nullptr;
+    run["event"] = event_json;  // the awaited event is `event` from here on
+    path.push_back(0);
+    path.push_back(0);
+    run["path"] = path;
+    Walk w{customer_id, customer, *workflow, tx, now_ms, customer_json, event_json, run_json};
+    walk(w);
+    customer_json = customer_view(customer_id, customer, config_, now_ms);  // after updates
+  }
+}
+
 void Engine::start_run(const std::string& customer_id, CustomerState& customer,
                        const workflows::Workflow& workflow, const ingest::Event& event,
                        Commands& tx) {
@@ -260,6 +470,15 @@ void Engine::start_run(const std::string& customer_id, CustomerState& customer,
   if (!history.is_object()) history = OJson::object();
   history["last"] = entered_ms;
   history["count"] = history.value("count", int64_t{0}) + 1;
+  // The goal window outlives the run: a conversion counts within `within` of the entry
+  // even after the run has ended (a control variant ends at once). One record per
+  // workflow: a new run's entry replaces the previous run's.
+  if (workflow.goal)
+    history["goal"] = OJson{{"run", run_id},         {"version", workflow_version(workflow)},
+                            {"entered", entered_ms}, {"variant", nullptr},
+                            {"message", nullptr},    {"converted", false}};
+  else
+    history.erase("goal");
   incr(tx, workflow.id, "entered");
 
   const auto now_ms = clock_.now_ms();
@@ -296,10 +515,18 @@ void Engine::fire(const Timer& timer, CustomerState& customer, Commands& tx) {
   }
   run["state"] = "running";
   run["wake_at"] = nullptr;
+  if (run.contains("awaiting")) {  // a wait_for timed out: into on_timeout
+    run.erase("awaiting");
+    auto path = run["path"].get<std::vector<std::size_t>>();
+    path.push_back(1);
+    path.push_back(0);
+    run["path"] = path;
+  }
   const auto now_ms = clock_.now_ms();
   OJson event_json = run.value("event", OJson::object());
-  OJson run_json{
-      {"workflow", workflow_id}, {"variant", nullptr}, {"entered_at", run.value("entered_at", "")}};
+  OJson run_json{{"workflow", workflow_id},
+                 {"variant", run.value("variant", OJson())},
+                 {"entered_at", run.value("entered_at", "")}};
   Walk w{timer.customer_id,
          customer,
          *workflow,
@@ -320,17 +547,8 @@ void Engine::walk(Walk& w) {
   for (;;) {
     auto path = w.run()["path"].get<std::vector<std::size_t>>();
     // Resolve the list the position points into: [i, branch, j, branch, k, ...].
-    const wf::Steps* list = &w.workflow.steps;
-    bool valid = !path.empty() && path.size() % 2 == 1;
-    for (std::size_t k = 0; valid && k + 1 < path.size(); k += 2) {
-      const auto* branch =
-          path[k] < list->size() ? std::get_if<wf::IfStep>(&(*list)[path[k]].action) : nullptr;
-      if (!branch)
-        valid = false;
-      else
-        list = path[k + 1] == 0 ? &branch->then_steps : &branch->else_steps;
-    }
-    if (!valid) {
+    const wf::Steps* list = list_at(w.workflow.steps, path);
+    if (!list) {
       logger()->error("workflow {}: run {} has an invalid position; run ended", w.workflow.id,
                       w.run_id());
       return finish("exited", "invalid_position");
@@ -401,7 +619,44 @@ void Engine::walk(Walk& w) {
       advance();
       continue;
     }
-    // wait_until, wait_for, split, webhook, escalate: not in this slice.
+    if (const auto* split = std::get_if<wf::SplitStep>(&action)) {
+      auto chosen = choose_variant(*split, w.customer_id, w.workflow.id);
+      if (!chosen) {  // no variant with a positive weight
+        advance();
+        continue;
+      }
+      const auto& name = split->variants[*chosen].name;
+      w.run()["variant"] = name;
+      w.run_json["variant"] = name;
+      if (auto* goal = goal_record(w)) (*goal)["variant"] = name;
+      incr(w.tx, w.workflow.id, name + ":entered");
+      path.push_back(*chosen);
+      path.push_back(0);
+      w.run()["path"] = path;
+      continue;
+    }
+    if (const auto* wait_for = std::get_if<wf::WaitForStep>(&action)) {
+      // The position stays on the wait_for: an event enters on_event, the timer on_timeout.
+      auto due = w.now_ms +
+                 std::chrono::duration_cast<std::chrono::milliseconds>(wait_for->timeout).count();
+      auto& run = w.run();
+      run["state"] = "waiting";
+      run["awaiting"] = wait_for->event;
+      run["wake_at"] = rfc3339_ms(due);
+      auto timer_id = std::string(kTimerPrefix) + w.run_id();
+      Commands schedule;
+      try {
+        schedule =
+            schedule_timer(w.customer_id, timer_id, due, w.workflow.id, config_.redis.partitions);
+      } catch (const std::invalid_argument&) {
+        logger()->error("workflow {}: run {} cannot wait: unusable customer id; run ended",
+                        w.workflow.id, w.run_id());
+        return finish("exited", "timer_refused");
+      }
+      for (auto& c : schedule) w.tx.push_back(std::move(c));
+      return;
+    }
+    // wait_until, webhook, escalate: not in this slice.
     warn_unsupported(w.workflow, step);
     incr(w.tx, w.workflow.id, "unsupported");
     advance();
@@ -431,7 +686,7 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
     try {
       OJson context{{"customer", w.customer_json},
                     {"event", w.event_json},
-                    {"run", OJson{{"workflow", w.workflow.id}, {"variant", nullptr}}},
+                    {"run", w.run_json},
                     {"now", rfc3339_ms(w.now_ms)}};
       context["data"] = render_data(message.data, context, templates_.limits());
       content = templates_.render(message.template_name, *channel, "", context);
@@ -442,6 +697,7 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
                      message.template_name, e.what());
     }
   }
+  if (auto* goal = goal_record(w)) (*goal)["message"] = message_id;
   const auto at = rfc3339_ms(w.now_ms);
   OJson entry{{"status", status}, {"at", at}};
   if (!reason.empty()) entry["detail"] = reason;

@@ -9,13 +9,17 @@
 //
 // Key layout written here:
 //   herald:msg:{CUSTOMER}:MSGID  hash: id, customer_id, channel, provider, template,
-//                                workflow, run, step, status, content, reason, timeline
+//                                workflow, run, step, status, content, reason, timeline,
+//                                converted_by (JSON: workflow, run, event, at) once a goal
+//                                is attributed to it
 //   keys::customer_messages      list of message JSON, newest first
 //   herald:deliveries            stream (id, customer) of queued messages
 //   herald:wfstats:{WORKFLOW}    hash: entered, completed, exited, exited:REASON,
-//                                skipped_active, skipped_once, skipped_cooldown,
-//                                unsupported, STEP:sent|failed|suppressed (STEP: the
-//                                step's id, else its path)
+//                                exited:exit_when, converted, VARIANT:entered,
+//                                VARIANT:converted, skipped_active, skipped_once,
+//                                skipped_cooldown, unsupported,
+//                                STEP:sent|failed|suppressed (STEP: the step's id,
+//                                else its path)
 // A message id is derived from the run id and the step's path, and a message is recorded
 // (with its list entry, delivery and stat) only if its hash does not exist yet: a step
 // processed again after a crash never sends twice.
@@ -25,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -52,6 +57,12 @@ inline std::string stats_key(std::string_view workflow_id) {
 /// The version of a workflow as shown by the API: the hex FNV-1a of its file's text.
 std::string workflow_version(const workflows::Workflow& workflow);
 
+/// The variant of a split a customer lands in: a stable hash of customer and workflow
+/// ids over the weights. nullopt when no variant has a positive weight.
+std::optional<std::size_t> choose_variant(const workflows::SplitStep& split,
+                                          std::string_view customer_id,
+                                          std::string_view workflow_id);
+
 class Engine final : public EventSink {
  public:
   /// `workflows` may hold several versions of one id: the last one listed starts new
@@ -59,8 +70,8 @@ class Engine final : public EventSink {
   Engine(std::vector<WorkflowPtr> workflows, templates::TemplateSet templates,
          const config::Config& config, const Clock& clock);
 
-  void decide(const std::string& customer_id, CustomerState& customer,
-              const ingest::Event& event, Commands& tx) override;
+  void decide(const std::string& customer_id, CustomerState& customer, const ingest::Event& event,
+              Commands& tx) override;
   void fire(const Timer& timer, CustomerState& customer, Commands& tx) override;
 
   struct Walk;  // one step walk of one run (engine.cpp)
@@ -68,6 +79,9 @@ class Engine final : public EventSink {
  private:
   void start_run(const std::string& customer_id, CustomerState& customer,
                  const workflows::Workflow& workflow, const ingest::Event& event, Commands& tx);
+  /// Goals, exit_when and wait_for of the customer's runs for one event.
+  void update_runs(const std::string& customer_id, CustomerState& customer,
+                   const ingest::Event& event, Commands& tx);
   void walk(Walk& w);
   void send(Walk& w, const workflows::Step& step, const workflows::SendStep& send);
   void warn_unsupported(const workflows::Workflow& workflow, const workflows::Step& step);

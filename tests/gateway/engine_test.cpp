@@ -403,3 +403,257 @@ TEST_CASE("engine: runs finish on the version they started with; stale timers ar
                                                     "exited:version_unavailable", "1"});
   CHECK(counted != tx.end());
 }
+
+namespace {
+
+/// How many durable timers of this customer's timer id `needle` are stored.
+std::string timers_named(const RedisServer& redis, const std::string& needle) {
+  return redis.cli({"EVAL",
+                    "local n = 0 "
+                    "for _, k in ipairs(redis.call(\"KEYS\", \"herald:tm:*\")) do "
+                    "  if redis.call(\"TYPE\", k).ok == \"zset\" then "
+                    "    for _, m in ipairs(redis.call(\"ZRANGE\", k, 0, -1)) do "
+                    "      if string.find(m, ARGV[1], 1, true) then n = n + 1 end "
+                    "    end "
+                    "  end "
+                    "end "
+                    "return n",
+                    "0", needle});
+}
+
+workflows::SplitStep split_of(double a, double b) {
+  workflows::SplitStep split;
+  split.variants.push_back({"a", a, {}});
+  split.variants.push_back({"b", b, {}});
+  return split;
+}
+
+}  // namespace
+
+TEST_CASE("engine: split variants are stable, honour weights and split evenly") {
+  auto even = split_of(50, 50);
+  // Stable: the same customer and workflow always land in the same variant.
+  for (int i = 0; i < 200; ++i) {
+    auto id = "cust-" + std::to_string(i);
+    auto first = gateway::engine::choose_variant(even, id, "ab");
+    REQUIRE(first);
+    CHECK(gateway::engine::choose_variant(even, id, "ab") == first);
+  }
+  // 100/0 always picks the first, 0/100 always the second, 0/0 none.
+  auto first_only = split_of(100, 0);
+  auto second_only = split_of(0, 100);
+  for (int i = 0; i < 1000; ++i) {
+    auto id = "c" + std::to_string(i);
+    CHECK(gateway::engine::choose_variant(first_only, id, "ab") == std::size_t{0});
+    CHECK(gateway::engine::choose_variant(second_only, id, "ab") == std::size_t{1});
+  }
+  CHECK_FALSE(gateway::engine::choose_variant(split_of(0, 0), "x", "ab"));
+  // 10,000 customers at 50/50: within ±3 %.
+  int a = 0;
+  for (int i = 0; i < 10'000; ++i)
+    if (gateway::engine::choose_variant(even, "customer-" + std::to_string(i), "ab") == 0u) ++a;
+  CHECK(a >= 4'700);
+  CHECK(a <= 5'300);
+  // 90/10 too, more loosely.
+  auto skewed = split_of(90, 10);
+  int first = 0;
+  for (int i = 0; i < 10'000; ++i)
+    if (gateway::engine::choose_variant(skewed, "u" + std::to_string(i), "ab") == 0u) ++first;
+  CHECK(first >= 8'700);
+  CHECK(first <= 9'300);
+}
+
+TEST_CASE("engine: split runs the customer's variant, records it and counts it") {
+  RedisServer redis;
+  auto workflow = parse(R"(workflow: ab
+trigger: { event: x }
+steps:
+  - split:
+      variants:
+        - { name: a, weight: 50, steps: [ { update: { set: { got: "run.variant", a: "true" } } } ] }
+        - { name: b, weight: 50, steps: [ { wait: 1h } ] }
+  - update: { set: { after: "run.variant" } }
+)");
+  const auto& split = std::get<workflows::SplitStep>(workflow->steps[0].action);
+  Harness h(redis, {workflow});
+  int counts[2] = {0, 0};
+  for (int i = 0; i < 20; ++i) {
+    auto user = "s" + std::to_string(i);
+    auto chosen = gateway::engine::choose_variant(split, user, "ab");
+    REQUIRE(chosen);
+    ++counts[*chosen];
+    h.event(user, "x", "{}");
+    if (*chosen == 0) {
+      CHECK(h.traits(user)["got"] == "a");
+      CHECK(h.traits(user)["after"] == "a");
+      CHECK_FALSE(h.runs(user).contains("ab"));
+    } else {
+      CHECK(h.runs(user)["ab"]["variant"] == "b");
+      CHECK_FALSE(h.traits(user).contains("a"));
+    }
+  }
+  REQUIRE(counts[0] > 0);
+  REQUIRE(counts[1] > 0);
+  CHECK(h.stat("ab", "a:entered") == std::to_string(counts[0]));
+  CHECK(h.stat("ab", "b:entered") == std::to_string(counts[1]));
+  CHECK(h.stat("ab", "completed") == std::to_string(counts[0]));
+  // Variant b resumes after its wait with run.variant still known.
+  h.clock.advance(kHour);
+  REQUIRE(h.run_until([&] { return h.stat("ab", "completed") == "20"; }));
+  for (int i = 0; i < 20; ++i) {
+    auto user = "s" + std::to_string(i);
+    if (gateway::engine::choose_variant(split, user, "ab") == 1u)
+      CHECK(h.traits(user)["after"] == "b");
+  }
+}
+
+TEST_CASE("engine: exit_when ends a run wherever it is and cancels its timer") {
+  RedisServer redis;
+  Harness h(redis, {parse(R"(workflow: leave
+trigger: { event: cart }
+exit_when:
+  - event: order.completed
+    where: event.properties.total > 10
+  - event: unsubscribed
+steps:
+  - wait: 1h
+  - update: { set: { reached: "true" } }
+)")});
+  h.event("kim", "cart", "{}");
+  auto run_id = h.runs("kim")["leave"]["id"].get<std::string>();
+  CHECK(timers_named(redis, "wf|" + run_id) == "1");
+  h.event("kim", "order.completed", R"({"total": 5})");  // where does not hold
+  CHECK(h.runs("kim").contains("leave"));
+  CHECK(h.stat("leave", "exited").empty());
+
+  h.event("kim", "order.completed", R"({"total": 50})");
+  CHECK_FALSE(h.runs("kim").contains("leave"));
+  CHECK(timers_named(redis, "wf|" + run_id) == "0");
+  CHECK(h.stat("leave", "exited") == "1");
+  CHECK(h.stat("leave", "exited:exit_when") == "1");
+  h.clock.advance(2 * kHour);
+  h.run_for(std::chrono::milliseconds(400));
+  CHECK_FALSE(h.traits("kim").contains("reached"));
+
+  // The second condition, without where; another customer's run is untouched.
+  h.event("lee", "cart", "{}");
+  h.event("max", "cart", "{}");
+  h.event("lee", "unsubscribed", "{}");
+  CHECK_FALSE(h.runs("lee").contains("leave"));
+  CHECK(h.runs("max").contains("leave"));
+  CHECK(h.stat("leave", "exited:exit_when") == "2");
+  h.clock.advance(kHour);
+  REQUIRE(h.run_until([&] { return h.stat("leave", "completed") == "1"; }));
+  CHECK(h.traits("max")["reached"] == true);
+  CHECK_FALSE(h.traits("lee").contains("reached"));
+}
+
+TEST_CASE("engine: a goal converts once per run within its window, credits the last message") {
+  RedisServer redis;
+  Harness h(redis, {parse(R"(workflow: conv
+trigger: { event: start }
+goal: { event: order.completed, where: event.properties.total > 0, within: 3h }
+exit_when:
+  - event: order.completed
+    where: event.properties.total > 1000
+steps:
+  - split:
+      variants:
+        - { name: only, weight: 1, steps: [] }
+  - send: { template: hello, channel: sms }
+  - send: { template: hello, channel: email }
+  - wait: 1h
+)")});
+  const std::string traits = R"({"email": "p@example.com", "first_name": "P"})";
+  // A run in flight: converts once, keeps going.
+  h.event("p1", "start", "{}", traits);
+  auto list = keys::customer_messages("p1");
+  REQUIRE(redis.cli({"LLEN", list}) == "2");
+  auto last = Json::parse(redis.cli({"LINDEX", list, "0"}))["id"].get<std::string>();
+  auto earlier = Json::parse(redis.cli({"LINDEX", list, "1"}))["id"].get<std::string>();
+  h.event("p1", "order.completed", R"({"total": 0})");  // where does not hold
+  CHECK(h.stat("conv", "converted").empty());
+  h.event("p1", "order.completed", R"({"total": 20})");
+  CHECK(h.stat("conv", "converted") == "1");
+  CHECK(h.stat("conv", "only:converted") == "1");
+  CHECK(h.runs("p1").contains("conv"));  // no exit_when matched
+  auto by =
+      Json::parse(redis.cli({"HGET", gateway::engine::message_key("p1", last), "converted_by"}));
+  CHECK(by["run"] == h.runs("p1")["conv"]["id"]);
+  CHECK(by["event"] == "order.completed");
+  CHECK(redis.cli({"HEXISTS", gateway::engine::message_key("p1", earlier), "converted_by"}) == "0");
+  h.event("p1", "order.completed", R"({"total": 30})");
+  CHECK(h.stat("conv", "converted") == "1");  // once per run
+  // Goal and exit_when on one event: converts and exits.
+  h.event("p2", "start", "{}", traits);
+  h.event("p2", "order.completed", R"({"total": 5000})");
+  CHECK(h.stat("conv", "converted") == "2");
+  CHECK_FALSE(h.runs("p2").contains("conv"));
+  CHECK(h.stat("conv", "exited:exit_when") == "1");
+
+  // A run that has ended still converts within the window...
+  h.event("p3", "start", "{}", traits);
+  h.clock.advance(kHour);
+  REQUIRE(h.run_until([&] { return !h.runs("p3").contains("conv"); }));
+  h.event("p3", "order.completed", R"({"total": 20})");
+  CHECK(h.stat("conv", "converted") == "3");
+  // ...but not after it.
+  h.event("p4", "start", "{}", traits);
+  h.clock.advance(3 * kHour + 1);
+  h.event("p4", "order.completed", R"({"total": 20})");
+  CHECK(h.stat("conv", "converted") == "3");
+  // The message is only marked if it exists: never created by the conversion.
+  h.event("p5", "start", "{}", traits);
+  auto p5_last = Json::parse(redis.cli({"LINDEX", keys::customer_messages("p5"), "0"}))["id"]
+                     .get<std::string>();
+  auto p5_key = gateway::engine::message_key("p5", p5_last);
+  redis.cli({"DEL", p5_key});
+  h.event("p5", "order.completed", R"({"total": 20})");
+  CHECK(h.stat("conv", "converted") == "4");
+  CHECK(redis.cli({"EXISTS", p5_key}) == "0");
+}
+
+TEST_CASE("engine: wait_for resumes on the awaited event or on its timeout") {
+  RedisServer redis;
+  Harness h(redis, {parse(R"(workflow: await
+trigger: { event: cart }
+steps:
+  - wait_for: { event: order.completed, where: event.properties.total > 10, timeout: 1h }
+    on_event:
+      - update: { set: { outcome: "'bought'", paid: "event.properties.total" } }
+    on_timeout:
+      - update: { set: { outcome: "'timeout'" } }
+  - update: { set: { after: "event.name" } }
+)")});
+  h.event("ann", "cart", "{}");
+  auto run = h.runs("ann")["await"];
+  CHECK(run["state"] == "waiting");
+  auto run_id = run["id"].get<std::string>();
+  CHECK(timers_named(redis, "wf|" + run_id) == "1");
+  h.event("ann", "order.completed", R"({"total": 5})");  // where does not hold
+  CHECK(h.runs("ann").contains("await"));
+  h.event("ann", "page.viewed", "{}");
+  CHECK(h.runs("ann").contains("await"));
+
+  h.event("ann", "order.completed", R"({"total": 50})");
+  CHECK_FALSE(h.runs("ann").contains("await"));
+  CHECK(timers_named(redis, "wf|" + run_id) == "0");
+  CHECK(h.traits("ann")["outcome"] == "bought");
+  CHECK(h.traits("ann")["paid"] == 50);
+  CHECK(h.traits("ann")["after"] == "order.completed");  // the awaited event
+  CHECK(h.stat("await", "completed") == "1");
+
+  // No event: the timeout goes into on_timeout, then the next step.
+  h.event("bea", "cart", "{}");
+  h.clock.advance(kHour - 1);
+  h.run_for(std::chrono::milliseconds(400));
+  CHECK(h.runs("bea").contains("await"));
+  h.clock.advance(1);
+  REQUIRE(h.run_until([&] { return !h.runs("bea").contains("await"); }));
+  CHECK(h.traits("bea")["outcome"] == "timeout");
+  CHECK(h.traits("bea")["after"] == "cart");
+  CHECK(h.stat("await", "completed") == "2");
+  // An awaited event after the timeout starts nothing.
+  h.event("bea", "order.completed", R"({"total": 50})");
+  CHECK(h.traits("bea")["outcome"] == "timeout");
+}
