@@ -87,8 +87,20 @@ struct DeliveryWorker::Impl {
       if (a.channel == out.channel) out.to = a.address;
 
     std::string status, detail, provider_id;
+    bool suppressed = false;
+    if (!out.to.empty()) {
+      // The global suppression list: hashed identifiers of erased customers.
+      std::vector<std::string> check{"SMISMEMBER", keys::kSuppressed,
+                                     hashed_identifier(out.channel, out.to),
+                                     hashed_identifier("id", customer_id)};
+      auto members = co_await redis.command(check);
+      for (const auto& m : members.elements) suppressed = suppressed || m.integer == 1;
+    }
     auto adapter = adapters.find(out.channel);
-    if (out.to.empty()) {
+    if (suppressed) {
+      status = "suppressed";
+      detail = "suppression_list";
+    } else if (out.to.empty()) {
       status = "failed";
       detail = "the customer has no " + out.channel + " address any more";
     } else if (adapter == adapters.end() || !adapter->second) {

@@ -86,9 +86,12 @@ OJson customer_view(const std::string& id, const CustomerState& c, const config:
   view["stats"] =
       ingest::stats_to_json(c.stats, ingest::Timestamp(std::chrono::milliseconds(now_ms)),
                             config.stats.default_order_gap);
+  // A channel without a recorded choice shows its policies.consent default in effect:
+  // opt_out ("yes until they opt out") reads as opted_in, opt_in ("only after they opt
+  // in") as opted_out.
   OJson consent = OJson::object();
   for (const auto& [channel, fallback] : config.policies.consent)
-    consent[channel] = fallback == config::ConsentDefault::kOptIn ? "opted_in" : "opted_out";
+    consent[channel] = fallback == config::ConsentDefault::kOptOut ? "opted_in" : "opted_out";
   if (c.consent.is_object())
     for (auto it = c.consent.begin(); it != c.consent.end(); ++it) {
       const auto& v = it.value();
@@ -667,21 +670,28 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
   const auto run_id = w.run_id();
   const auto message_id = "m" + hex(fnv1a(run_id + '|' + step.path));
   const auto addresses = ingest::channel_addresses(w.customer.traits);
+  // The first listed channel the customer can receive: an address, and consent (recorded,
+  // else the channel's policies.consent default, as customer.consent shows it).
   std::optional<std::string> channel;
+  std::string refusal = "no_address";
+  const auto& consent = w.customer_json["consent"];
   for (const auto& candidate : message.channels) {
     auto has = std::any_of(addresses.begin(), addresses.end(),
                            [&](const ingest::ChannelAddress& a) { return a.channel == candidate; });
-    if (has) {
-      channel = candidate;
-      break;
+    if (!has) continue;
+    if (consent.value(candidate, std::string()) != "opted_in") {
+      refusal = "consent";
+      continue;
     }
+    channel = candidate;
+    break;
   }
   std::string status = "queued";
   std::string reason;
   OJson content;
   if (!channel) {
     status = "suppressed";
-    reason = "no_address";
+    reason = refusal;
   } else {
     try {
       OJson context{{"customer", w.customer_json},

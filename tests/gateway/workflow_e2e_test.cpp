@@ -69,3 +69,47 @@ TEST_CASE("a sign-up runs the welcome workflow and its email reaches the outbox"
   auto again = Json::parse(herald.get("/v1/customers/w-1/messages", kAdminKey).body);
   CHECK(again["items"].size() == 1);
 }
+
+TEST_CASE("a send skips channels without consent, and erased customers stay suppressed") {
+  RedisServer redis;
+  HeraldProcess herald(redis.url(),
+                       test_config(std::string("workflows_dir: ") + HERALD_SOURCE_DIR +
+                                   "/workflows/examples\ntemplates_dir: " + HERALD_SOURCE_DIR +
+                                   "/templates/examples\n"));
+  REQUIRE(herald.wait_ready(200));
+  auto post = [&](const std::string& path, const std::string& body) {
+    return http(herald.port(), "POST", path, body,
+                {{"Authorization", std::string("Bearer ") + kWriteKey}});
+  };
+  auto messages_of = [&](const std::string& id) {
+    return Json::parse(herald.get("/v1/customers/" + id + "/messages", kAdminKey).body)["items"];
+  };
+
+  // Email opted out, and sms (policy opt_in) never opted in: welcome's [email, sms] has no way.
+  REQUIRE(post("/v1/identify", R"({"userId": "c-1", "traits": {"email": "c1@example.com", "phone": "+14155552671"}})").status == 200);
+  REQUIRE(eventually([&] { return herald.get("/v1/customers/c-1", kAdminKey).status == 200; }));
+  REQUIRE(http(herald.port(), "PUT", "/v1/customers/c-1/consent/email",
+               R"({"status": "opted_out", "source": "test"})",
+               {{"Authorization", std::string("Bearer ") + kAdminKey}}).status == 200);
+  REQUIRE(post("/v1/track", R"({"userId": "c-1", "event": "user.signed_up"})").status == 200);
+  REQUIRE(eventually([&] { return messages_of("c-1").size() == 1; }));
+  auto m = messages_of("c-1")[0];
+  CHECK(m["status"] == "suppressed");
+  CHECK_THAT(m.dump(), Catch::Contains("consent"));
+
+  // After erasure, the same email is on the suppression list: queued, then suppressed.
+  REQUIRE(post("/v1/identify", R"({"userId": "e-1", "traits": {"email": "gone@example.com"}})").status == 200);
+  REQUIRE(eventually([&] { return herald.get("/v1/customers/e-1", kAdminKey).status == 200; }));
+  REQUIRE(http(herald.port(), "DELETE", "/v1/customers/e-1", {},
+               {{"Authorization", std::string("Bearer ") + kAdminKey}}).status == 204);
+  REQUIRE(post("/v1/identify", R"({"userId": "e-2", "traits": {"email": "gone@example.com"}})").status == 200);
+  REQUIRE(post("/v1/track", R"({"userId": "e-2", "event": "user.signed_up"})").status == 200);
+  REQUIRE(eventually([&] {
+    auto items = messages_of("e-2");
+    return items.size() == 1 && items[0]["status"] == "suppressed";
+  }));
+  CHECK_THAT(messages_of("e-2")[0]["timeline"].dump(), Catch::Contains("suppression_list"));
+  std::ifstream outbox(herald.dir().path() + "/var/outbox.jsonl");
+  std::string line;
+  CHECK_FALSE(std::getline(outbox, line));  // nothing reached the outbox
+}
