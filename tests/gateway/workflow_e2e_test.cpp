@@ -12,16 +12,29 @@
 using namespace herald::test;
 using Json = nlohmann::json;
 
+namespace {
+
+/// The test config with the example workflows and templates.
+std::string examples_config() {
+  return test_config(std::string("workflows_dir: ") + HERALD_SOURCE_DIR +
+                     "/workflows/examples\ntemplates_dir: " + HERALD_SOURCE_DIR +
+                     "/templates/examples\n");
+}
+
+HttpResponse post_with_write_key(const HeraldProcess& herald, const std::string& path,
+                                 const std::string& body) {
+  return http(herald.port(), "POST", path, body,
+              {{"Authorization", std::string("Bearer ") + kWriteKey}});
+}
+
+}  // namespace
+
 TEST_CASE("a sign-up runs the welcome workflow and its email reaches the outbox") {
   RedisServer redis;
-  HeraldProcess herald(redis.url(),
-                       test_config(std::string("workflows_dir: ") + HERALD_SOURCE_DIR +
-                                   "/workflows/examples\ntemplates_dir: " + HERALD_SOURCE_DIR +
-                                   "/templates/examples\n"));
+  HeraldProcess herald(redis.url(), examples_config());
   REQUIRE(herald.wait_ready(200));
   auto post = [&](const std::string& path, const std::string& body) {
-    return http(herald.port(), "POST", path, body,
-                {{"Authorization", std::string("Bearer ") + kWriteKey}});
+    return post_with_write_key(herald, path, body);
   };
   REQUIRE(post("/v1/identify", R"({"userId": "w-1", "traits": {"email": "w1@example.com", "first_name": "Wendy"}})").status == 200);
   REQUIRE(post("/v1/track", R"({"userId": "w-1", "event": "user.signed_up", "messageId": "s-1"})").status == 200);
@@ -72,14 +85,10 @@ TEST_CASE("a sign-up runs the welcome workflow and its email reaches the outbox"
 
 TEST_CASE("a send skips channels without consent, and erased customers stay suppressed") {
   RedisServer redis;
-  HeraldProcess herald(redis.url(),
-                       test_config(std::string("workflows_dir: ") + HERALD_SOURCE_DIR +
-                                   "/workflows/examples\ntemplates_dir: " + HERALD_SOURCE_DIR +
-                                   "/templates/examples\n"));
+  HeraldProcess herald(redis.url(), examples_config());
   REQUIRE(herald.wait_ready(200));
   auto post = [&](const std::string& path, const std::string& body) {
-    return http(herald.port(), "POST", path, body,
-                {{"Authorization", std::string("Bearer ") + kWriteKey}});
+    return post_with_write_key(herald, path, body);
   };
   auto messages_of = [&](const std::string& id) {
     return Json::parse(herald.get("/v1/customers/" + id + "/messages", kAdminKey).body)["items"];
