@@ -15,6 +15,8 @@
 
 namespace herald::channels {
 
+class HttpClient;
+
 /// One rendered message, ready for a provider.
 struct OutboundMessage {
   std::string id;       // Herald's message id; also the idempotency key towards providers
@@ -28,6 +30,12 @@ struct OutboundMessage {
   std::string template_name;
   std::string workflow;  // empty outside a workflow
   std::string run;
+  /// When the customer last wrote to us on this channel (opens the customer-care window
+  /// of WhatsApp, WeChat and Messenger); none when they never did.
+  std::optional<std::chrono::system_clock::time_point> last_inbound;
+  /// Email only: the one-click unsubscribe URL (PUBLIC_URL/u/TOKEN) of a marketing
+  /// message; empty for transactional messages.
+  std::string unsubscribe_url;
 };
 
 /// How a provider answered, classified per spec/providers.md.
@@ -46,6 +54,26 @@ struct SendResult {
   std::optional<std::chrono::milliseconds> retry_after;  // when the provider said so
 };
 
+/// A small key-value store shared by every gateway instance (Redis in production), for
+/// state a provider wants shared: WeChat's access token, which a new fetch invalidates.
+class SharedStore {
+ public:
+  virtual ~SharedStore() = default;
+  virtual boost::asio::awaitable<std::optional<std::string>> get(std::string key) = 0;
+  virtual boost::asio::awaitable<void> put(std::string key, std::string value,
+                                           std::chrono::milliseconds ttl) = 0;
+  /// Sets `key` only when absent (a short lock); true when this caller got it.
+  virtual boost::asio::awaitable<bool> put_if_absent(std::string key, std::string value,
+                                                     std::chrono::milliseconds ttl) = 0;
+  virtual boost::asio::awaitable<void> erase(std::string key) = 0;
+};
+
+/// What a send may use besides the message; owned by the calling worker.
+struct SendContext {
+  HttpClient* http = nullptr;     // the calling io_context's client
+  SharedStore* shared = nullptr;  // null where no adapter needs it (unit tests)
+};
+
 /// A provider adapter. Built once at start-up from its config section, immutable after.
 ///
 /// - `send` is called on an io_context (worker) thread, possibly from several threads
@@ -60,7 +88,8 @@ class Channel {
   /// The provider name, as written after `provider:` in the config.
   virtual std::string_view provider() const = 0;
 
-  virtual boost::asio::awaitable<SendResult> send(const OutboundMessage& message) = 0;
+  virtual boost::asio::awaitable<SendResult> send(const OutboundMessage& message,
+                                                  SendContext& context) = 0;
 };
 
 /// The settings every provider takes (spec/config.md, "Channels and providers").

@@ -107,7 +107,8 @@ struct DeliveryWorker::Impl {
       status = "failed";
       detail = "no adapter for the " + out.channel + " channel";
     } else {
-      auto result = co_await adapter->second->send(out);
+      channels::SendContext context;
+      auto result = co_await adapter->second->send(out, context);
       using Outcome = channels::SendResult::Outcome;
       if (result.outcome == Outcome::kAccepted) {
         status = "sent";

@@ -239,7 +239,7 @@ std::string format_line(const OutboundMessage& m, std::chrono::system_clock::tim
 // A plain function returning the awaitable (not a coroutine): g++ 12 mishandles closure
 // temporaries inside co_await expressions. The line is built here, on the caller's
 // thread, so the message need not outlive this call.
-asio::awaitable<SendResult> OutboxChannel::send(const OutboundMessage& message) {
+asio::awaitable<SendResult> OutboxChannel::send(const OutboundMessage& message, SendContext&) {
   Pending pending{format_line(message, std::chrono::system_clock::now()), message.id, nullptr};
   auto writer = writer_;
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, SendResult)>(

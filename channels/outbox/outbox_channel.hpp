@@ -49,7 +49,8 @@ class OutboxChannel final : public Channel {
   ~OutboxChannel() override;
 
   std::string_view provider() const override { return kProvider; }
-  boost::asio::awaitable<SendResult> send(const OutboundMessage& message) override;
+  boost::asio::awaitable<SendResult> send(const OutboundMessage& message,
+                                          SendContext& context) override;
 
   const OutboxSettings& settings() const { return settings_; }
 

@@ -28,6 +28,9 @@ using Json = nlohmann::ordered_json;
 
 namespace {
 
+herald::channels::SendContext no_context;  // the outbox needs neither HTTP nor shared state
+
+
 std::unique_ptr<Channel> make(const std::string& channel, const std::string& yaml,
                               const std::string& data_dir) {
   herald::config::ChannelConfig c;
@@ -95,7 +98,7 @@ TEST_CASE("outbox: 1,000 concurrent sends write 1,000 whole lines", "[outbox]") 
         ioc,
         [&, i, channel]() -> asio::awaitable<void> {
           auto m = message(i, i % 2 ? "sms" : "email");
-          auto result = co_await channel->send(m);
+          auto result = co_await channel->send(m, no_context);
           results[i] = std::move(result);
           resumed_on[i] = std::this_thread::get_id();
           ++done;
@@ -155,7 +158,7 @@ TEST_CASE("outbox: the default path is data_dir/outbox.jsonl, and relative paths
       ioc,
       [&]() -> asio::awaitable<void> {
         auto m = message(7, "email");
-        auto result = co_await by_default->send(m);
+        auto result = co_await by_default->send(m, no_context);
         CHECK(result.outcome == SendResult::Outcome::kAccepted);
         ++done;
       },
@@ -201,7 +204,7 @@ TEST_CASE("outbox: a send in progress leaves the io_context free", "[outbox]") {
       ioc,
       [&]() -> asio::awaitable<void> {
         auto m = message(1, "sms");
-        auto result = co_await channel.send(m);
+        auto result = co_await channel.send(m, no_context);
         CHECK(result.outcome == SendResult::Outcome::kAccepted);
         sent = true;
       },
