@@ -4,6 +4,8 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -18,15 +20,16 @@ namespace asio = boost::asio;
 
 namespace {
 
+template <typename Response>
 struct Completion {
   virtual ~Completion() = default;
-  virtual void complete(HttpResponse response) = 0;
+  virtual void complete(Response response) = 0;
 };
 
-template <typename Handler>
-struct CompletionImpl final : Completion {
+template <typename Handler, typename Response>
+struct CompletionImpl final : Completion<Response> {
   explicit CompletionImpl(Handler&& h) : handler(std::move(h)) {}
-  void complete(HttpResponse response) override {
+  void complete(Response response) override {
     // Resume on the coroutine's own executor, outside libcurl's callbacks.
     auto executor = asio::get_associated_executor(handler);
     asio::post(executor, [h = std::move(handler), r = std::move(response)]() mutable {
@@ -36,16 +39,109 @@ struct CompletionImpl final : Completion {
   Handler handler;
 };
 
+/// One easy handle in flight; the kinds differ in how they report their outcome.
 struct Transfer {
+  virtual ~Transfer() {
+    curl_easy_cleanup(easy);
+    curl_slist_free_all(list);
+  }
+  /// Fills the response from libcurl's result and completes the awaiting coroutine.
+  virtual void complete(CURLcode result) = 0;
+  /// Completes without a result (the client closed, the handle never started).
+  virtual void abandon(const char* reason) = 0;
+
   CURL* easy = nullptr;
-  curl_slist* headers = nullptr;
-  HttpResponse response;
+  curl_slist* list = nullptr;  // request headers (HTTP) or recipients (SMTP)
   char error[CURL_ERROR_SIZE] = {};
-  std::unique_ptr<Completion> done;
 };
 
+struct HttpTransfer final : Transfer {
+  void complete(CURLcode result) override {
+    auto& r = response;
+    if (result == CURLE_OK) {
+      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
+      long connects = 0;
+      curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+      r.reused_connection = connects == 0;
+    } else {
+      r.status = 0;
+      r.timed_out = result == CURLE_OPERATION_TIMEDOUT;
+      r.error = error[0] ? error : curl_easy_strerror(result);
+      r.headers.clear();
+      r.body.clear();
+    }
+    done->complete(std::move(r));
+  }
+  void abandon(const char* reason) override {
+    response = HttpResponse{};
+    response.error = reason;
+    done->complete(std::move(response));
+  }
+
+  HttpResponse response;
+  std::unique_ptr<Completion<HttpResponse>> done;
+};
+
+struct SmtpTransfer final : Transfer {
+  void complete(CURLcode result) override {
+    auto& r = response;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.code);
+    long connects = 0;
+    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+    r.reused_connection = connects == 0;
+    r.curl_code = static_cast<int>(result);
+    if (result != CURLE_OK) r.error = error[0] ? error : curl_easy_strerror(result);
+    switch (result) {
+      case CURLE_OPERATION_TIMEDOUT:
+        r.timed_out = true;
+        break;
+      case CURLE_LOGIN_DENIED:
+        r.login_denied = true;
+        break;
+      case CURLE_USE_SSL_FAILED:            // no STARTTLS offered, or refused
+      case CURLE_SSL_CONNECT_ERROR:         // handshake
+      case CURLE_PEER_FAILED_VERIFICATION:  // certificate or host name
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_CERTPROBLEM:
+      case CURLE_SSL_CIPHER:
+      case CURLE_SSL_ENGINE_INITFAILED:
+      case CURLE_SSL_ISSUER_ERROR:
+      case CURLE_SSL_CRL_BADFILE:
+        r.tls_failed = true;
+        break;
+      case CURLE_COULDNT_RESOLVE_HOST:
+      case CURLE_COULDNT_RESOLVE_PROXY:
+      case CURLE_COULDNT_CONNECT:
+        r.connect_failed = true;
+        break;
+      default:
+        break;
+    }
+    done->complete(std::move(r));
+  }
+  void abandon(const char* reason) override {
+    response = SmtpResponse{};
+    response.curl_code = static_cast<int>(CURLE_ABORTED_BY_CALLBACK);
+    response.error = reason;
+    done->complete(std::move(response));
+  }
+
+  std::string payload;
+  std::size_t sent = 0;
+  SmtpResponse response;
+  std::unique_ptr<Completion<SmtpResponse>> done;
+};
+
+size_t on_upload(char* buffer, size_t size, size_t n, void* user) {
+  auto* t = static_cast<SmtpTransfer*>(user);
+  auto count = std::min(size * n, t->payload.size() - t->sent);
+  std::memcpy(buffer, t->payload.data() + t->sent, count);
+  t->sent += count;
+  return count;
+}
+
 size_t on_body(char* data, size_t size, size_t n, void* user) {
-  static_cast<Transfer*>(user)->response.body.append(data, size * n);
+  static_cast<HttpTransfer*>(user)->response.body.append(data, size * n);
   return size * n;
 }
 
@@ -56,12 +152,15 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     std::string name(line.substr(0, colon));
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     auto value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
       value.remove_suffix(1);
-    static_cast<Transfer*>(user)->response.headers.emplace_back(std::move(name), std::string(value));
+    static_cast<HttpTransfer*>(user)->response.headers.emplace_back(std::move(name),
+                                                                    std::string(value));
   } else if (line.rfind("HTTP/", 0) == 0) {
-    static_cast<Transfer*>(user)->response.headers.clear();  // a new response (after 100, redirects)
+    static_cast<HttpTransfer*>(user)
+        ->response.headers.clear();  // a new response (after 100, redirects)
   }
   return size * n;
 }
@@ -100,9 +199,11 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   std::map<curl_socket_t, std::unique_ptr<Socket>> sockets;
   std::map<CURL*, std::unique_ptr<Transfer>> transfers;
   uint64_t next_socket_id = 0;
+  bool closing = false;  // in curl_multi_cleanup, which may still talk (SMTP QUIT)
 
   static int on_socket(CURL*, curl_socket_t fd, int what, void* user, void*) {
     auto* self = static_cast<Impl*>(user);
+    if (self->closing) return 0;  // libcurl waits on its own sockets now; never adopt one
     if (what == CURL_POLL_REMOVE) {
       self->forget(fd);
       return 0;
@@ -178,45 +279,43 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
       if (it == transfers.end()) continue;
       auto transfer = std::move(it->second);
       transfers.erase(it);
-      auto& r = transfer->response;
-      if (msg->data.result == CURLE_OK) {
-        curl_easy_getinfo(transfer->easy, CURLINFO_RESPONSE_CODE, &r.status);
-        long connects = 0;
-        curl_easy_getinfo(transfer->easy, CURLINFO_NUM_CONNECTS, &connects);
-        r.reused_connection = connects == 0;
-      } else {
-        r.status = 0;
-        r.timed_out = msg->data.result == CURLE_OPERATION_TIMEDOUT;
-        r.error = transfer->error[0] ? transfer->error : curl_easy_strerror(msg->data.result);
-        r.headers.clear();
-        r.body.clear();
-      }
-      finish(*transfer);
+      auto result = msg->data.result;  // msg is invalid once the handle is removed
+      curl_multi_remove_handle(multi, transfer->easy);
+      transfer->complete(result);
     }
   }
 
-  void finish(Transfer& t) {
-    curl_multi_remove_handle(multi, t.easy);
-    curl_easy_cleanup(t.easy);
-    curl_slist_free_all(t.headers);
-    t.done->complete(std::move(t.response));
+  /// Common options; the caller adds its protocol's.
+  CURL* prepare(Transfer& t, const std::string& url, std::chrono::milliseconds timeout) {
+    t.easy = curl_easy_init();
+    CURL* e = t.easy;
+    curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+    return e;
   }
 
-  void start(HttpRequest request, std::unique_ptr<Completion> done) {
-    auto t = std::make_unique<Transfer>();
-    t->done = std::move(done);
-    t->easy = curl_easy_init();
+  void launch(std::unique_ptr<Transfer> t) {
     CURL* e = t->easy;
-    curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    auto* raw = t.get();
+    transfers.emplace(e, std::move(t));
+    if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+      auto node = transfers.extract(e);
+      raw->abandon("cannot start the request");
+    }
+  }
+
+  void start(HttpRequest request, std::unique_ptr<Completion<HttpResponse>> done) {
+    auto t = std::make_unique<HttpTransfer>();
+    t->done = std::move(done);
+    CURL* e = prepare(*t, request.url, request.timeout);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
     if (request.method == "GET") {
       curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
@@ -227,27 +326,48 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
       }
     }
     // No "Expect: 100-continue" round trip: providers answer at once.
-    t->headers = curl_slist_append(t->headers, "Expect:");
+    t->list = curl_slist_append(t->list, "Expect:");
     for (const auto& [name, value] : request.headers)
-      t->headers = curl_slist_append(t->headers, (name + ": " + value).c_str());
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-    auto* raw = t.get();
-    transfers.emplace(e, std::move(t));
-    if (curl_multi_add_handle(multi, e) != CURLM_OK) {
-      auto node = transfers.extract(e);
-      raw->response.error = "cannot start the request";
-      curl_easy_cleanup(e);
-      curl_slist_free_all(raw->headers);
-      raw->done->complete(std::move(raw->response));
+      t->list = curl_slist_append(t->list, (name + ": " + value).c_str());
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->list);
+    launch(std::move(t));
+  }
+
+  void start(SmtpRequest request, std::unique_ptr<Completion<SmtpResponse>> done) {
+    auto t = std::make_unique<SmtpTransfer>();
+    t->done = std::move(done);
+    t->payload = std::move(request.payload);
+    CURL* e = prepare(*t, request.url, request.timeout);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    // ALL, never TRY: TRY carries on in clear text when the server offers no STARTTLS.
+    curl_easy_setopt(e, CURLOPT_USE_SSL,
+                     static_cast<long>(request.require_tls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
+    if (!request.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, request.ca_file.c_str());
+    if (!request.username.empty()) {
+      curl_easy_setopt(e, CURLOPT_USERNAME, request.username.c_str());
+      curl_easy_setopt(e, CURLOPT_PASSWORD, request.password.c_str());
     }
+    // Each reply, not only the whole exchange, within the timeout (libcurl's default is 2 min).
+    curl_easy_setopt(
+        e, CURLOPT_SERVER_RESPONSE_TIMEOUT,
+        static_cast<long>(std::max<long long>(1, (request.timeout.count() + 999) / 1000)));
+    auto from = "<" + request.mail_from + ">";
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, from.c_str());  // libcurl copies strings
+    for (const auto& rcpt : request.rcpt)
+      t->list = curl_slist_append(t->list, ("<" + rcpt + ">").c_str());
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->list);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(t->payload.size()));
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_upload);
+    curl_easy_setopt(e, CURLOPT_READDATA, t.get());
+    launch(std::move(t));
   }
 
   void shutdown() {
     timer.cancel();
     for (auto& [easy, t] : transfers) {
-      t->response = HttpResponse{};
-      t->response.error = "the HTTP client was closed";
-      finish(*t);
+      curl_multi_remove_handle(multi, easy);
+      t->abandon("the HTTP client was closed");
     }
     transfers.clear();
     for (auto& [fd, s] : sockets) {
@@ -256,7 +376,8 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
       s->descriptor.release();
     }
     sockets.clear();
-    curl_multi_cleanup(multi);
+    closing = true;
+    curl_multi_cleanup(multi);  // closes cached connections (SMTP: QUIT)
     multi = nullptr;
   }
 };
@@ -275,7 +396,20 @@ asio::awaitable<HttpResponse> HttpClient::request(HttpRequest request) {
                               void(std::exception_ptr, HttpResponse)>(
       [impl, req = std::move(request)](auto handler) mutable {
         using H = decltype(handler);
-        impl->start(std::move(req), std::make_unique<CompletionImpl<H>>(std::move(handler)));
+        impl->start(std::move(req),
+                    std::make_unique<CompletionImpl<H, HttpResponse>>(std::move(handler)));
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<SmtpResponse> HttpClient::smtp(SmtpRequest request) {
+  auto impl = impl_;
+  return asio::async_initiate<const asio::use_awaitable_t<>&,
+                              void(std::exception_ptr, SmtpResponse)>(
+      [impl, req = std::move(request)](auto handler) mutable {
+        using H = decltype(handler);
+        impl->start(std::move(req),
+                    std::make_unique<CompletionImpl<H, SmtpResponse>>(std::move(handler)));
       },
       asio::use_awaitable);
 }

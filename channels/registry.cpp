@@ -6,7 +6,13 @@
 #include <stdexcept>
 #include <utility>
 
+#include "channels/messenger/messenger_channel.hpp"
 #include "channels/outbox/outbox_channel.hpp"
+#include "channels/sendgrid/sendgrid_channel.hpp"
+#include "channels/smtp/smtp_channel.hpp"
+#include "channels/twilio/twilio_channel.hpp"
+#include "channels/wechat/wechat_channel.hpp"
+#include "channels/whatsapp/whatsapp_channel.hpp"
 
 namespace herald::channels {
 
@@ -79,10 +85,10 @@ void check_provider_keys(const YAML::Node& section, std::string_view provider,
   }
 }
 
-void Registry::add(std::string name, AdapterFactory factory) {
+void Registry::add(std::string name, AdapterFactory factory, std::vector<std::string> channels) {
   if (factories_.count(name))
     throw std::invalid_argument("channel adapter \"" + name + "\" registered twice");
-  factories_.emplace(std::move(name), std::move(factory));
+  factories_.emplace(std::move(name), Entry{std::move(factory), std::move(channels)});
 }
 
 bool Registry::contains(std::string_view name) const {
@@ -109,15 +115,34 @@ std::unique_ptr<Channel> Registry::make(const std::string& channel,
          "channels." + channel + ".provider: unknown provider \"" + config.provider +
              "\" (known: " + known + ")");
   }
+  const auto& allowed = it->second.channels;
+  if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), channel) == allowed.end()) {
+    const YAML::Node provider = section.IsMap() ? section["provider"] : YAML::Node();
+    std::string list;
+    for (const auto& c : allowed) list += (list.empty() ? "" : ", ") + c;
+    fail(provider ? provider : section, config_file,
+         "channels." + channel + ".provider: \"" + config.provider + "\" serves " + list +
+             ", not " + channel);
+  }
   try {
-    return it->second(context, section, config_file);
+    return it->second.factory(context, section, config_file);
   } catch (const config::ConfigError& e) {
     throw config::ConfigError(e.where(), "channels." + channel + ": " + e.reason());
   }
 }
 
 void register_builtin_adapters(Registry& registry) {
+  using V = std::vector<std::string>;
   registry.add(std::string(outbox::OutboxChannel::kProvider), outbox::make_outbox);
+  registry.add(std::string(sendgrid::SendgridChannel::kProvider), sendgrid::make_sendgrid,
+               V{"email"});
+  registry.add(std::string(smtp::SmtpChannel::kProvider), smtp::make_smtp, V{"email"});
+  registry.add(std::string(twilio::TwilioChannel::kProvider), twilio::make_twilio, V{"sms"});
+  registry.add(std::string(whatsapp::WhatsappChannel::kProvider), whatsapp::make_whatsapp,
+               V{"whatsapp"});
+  registry.add(std::string(wechat::WechatChannel::kProvider), wechat::make_wechat, V{"wechat"});
+  registry.add(std::string(messenger::MessengerChannel::kProvider), messenger::make_messenger,
+               V{"social"});
 }
 
 const Registry& default_registry() {

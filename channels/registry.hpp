@@ -30,6 +30,9 @@ struct AdapterContext {
   /// executor of a thread pool kept apart from the io_contexts. May be empty for
   /// adapters that do not need it (outbox owns its writer thread).
   boost::asio::any_io_executor blocking;
+  /// The configured public_url (no trailing slash): adapters give providers their
+  /// status-callback URLs under it (PUBLIC_URL/hooks/twilio).
+  std::string public_url;
 };
 
 /// Builds an adapter from its section (marks kept; null when the channel is not written
@@ -39,8 +42,9 @@ using AdapterFactory = std::function<std::unique_ptr<Channel>(
 
 class Registry {
  public:
-  /// Throws std::invalid_argument when `name` is already registered.
-  void add(std::string name, AdapterFactory factory);
+  /// Throws std::invalid_argument when `name` is already registered. `channels` lists
+  /// the channels the provider can serve (empty: any).
+  void add(std::string name, AdapterFactory factory, std::vector<std::string> channels = {});
 
   bool contains(std::string_view name) const;
   std::vector<std::string> names() const;  // sorted
@@ -52,7 +56,11 @@ class Registry {
                                 const std::string& config_file) const;
 
  private:
-  std::map<std::string, AdapterFactory, std::less<>> factories_;
+  struct Entry {
+    AdapterFactory factory;
+    std::vector<std::string> channels;
+  };
+  std::map<std::string, Entry, std::less<>> factories_;
 };
 
 /// The one place that lists Herald's adapters.

@@ -20,6 +20,9 @@
 #include "gateway/content.hpp"
 #include "gateway/customer_routes.hpp"
 #include "gateway/delivery.hpp"
+#include "gateway/hook_routes.hpp"
+#include "gateway/message_routes.hpp"
+#include "gateway/unsubscribe.hpp"
 #include "gateway/engine/engine.hpp"
 #include "gateway/event_processor.hpp"
 #include "gateway/ingest_routes.hpp"
@@ -78,6 +81,9 @@ int App::run() {
   try {
     channels::AdapterContext adapter_context;
     adapter_context.data_dir = cfg.data_dir;
+    adapter_context.public_url = cfg.public_url;
+    while (!adapter_context.public_url.empty() && adapter_context.public_url.back() == '/')
+      adapter_context.public_url.pop_back();
     for (const auto& [name, channel] : cfg.channels)
       adapters[name] = channels::default_registry().make(name, channel, adapter_context, cfg.file);
   } catch (const config::ConfigError& e) {
@@ -119,8 +125,24 @@ int App::run() {
 
   // The workflow engine decides on every processed event and fired timer.
   engine::Engine workflow_engine(content->workflows, content->catalog->set(), cfg, system_clock());
-  std::map<std::string, channels::Channel*> adapter_of;
-  for (auto& [name, adapter] : adapters) adapter_of[name] = adapter.get();
+  std::map<std::string, DeliveryChannel> delivery_channels;
+  for (auto& [name, adapter] : adapters) {
+    const auto& section = cfg.channels.at(name);
+    delivery_channels[name] =
+        DeliveryChannel{adapter.get(), section.provider,
+                        channels::parse_provider_settings(section.section, cfg.file)};
+  }
+  DeliveryOptions delivery_options;
+  delivery_options.public_url = cfg.public_url;
+  while (!delivery_options.public_url.empty() && delivery_options.public_url.back() == '/')
+    delivery_options.public_url.pop_back();
+  try {
+    delivery_options.unsubscribe_secret =
+        load_unsubscribe_secret(cfg.auth.unsubscribe_secret, cfg.data_dir);
+  } catch (const std::exception& e) {
+    log->error("auth.unsubscribe_secret: {}", e.what());
+    return 1;
+  }
 
   unsigned threads = cfg.server.effective_threads();
   char host[256] = "herald";
@@ -134,10 +156,11 @@ int App::run() {
     slot->reader = std::make_unique<redis::Client>(slot->ioc, redis_url);
     slot->processor = std::make_unique<EventProcessor>(
         cfg, consumer_prefix + ":" + std::to_string(i), &workflow_engine);
-    if (i == 0) {
-      slot->delivery_reader = std::make_unique<redis::Client>(slot->ioc, redis_url);
-      slot->delivery = std::make_unique<DeliveryWorker>(adapter_of, consumer_prefix);
-    }
+    // Every worker hands messages over too, each a consumer of the "delivery" group.
+    slot->delivery_reader = std::make_unique<redis::Client>(slot->ioc, redis_url);
+    auto options = delivery_options;
+    options.consumer = consumer_prefix + ":" + std::to_string(i);
+    slot->delivery = std::make_unique<DeliveryWorker>(slot->ioc, delivery_channels, options);
     slot->worker = Worker{i, &slot->ioc, slot->redis.get()};
     contexts.push_back(&slot->ioc);
     workers.push_back(std::move(slot));
@@ -156,6 +179,12 @@ int App::run() {
     return 1;
   }
   add_customer_routes(router, cfg);
+  add_message_routes(router, cfg, content);
+  {
+    std::map<std::string, channels::Channel*> adapter_of;
+    for (auto& [name, adapter] : adapters) adapter_of[name] = adapter.get();
+    add_hook_routes(router, cfg, adapter_of, delivery_options.unsubscribe_secret);
+  }
   for (auto& slot : workers) {
     slot->guard.emplace(slot->ioc.get_executor());
     asio::post(slot->ioc, [s = slot.get()] {

@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "gateway/consent.hpp"
 #include "gateway/customer_state.hpp"
 #include "gateway/engine/engine.hpp"
 #include "gateway/ingest/traits.hpp"
@@ -16,20 +17,6 @@ namespace herald::gateway {
 namespace asio = boost::asio;
 
 namespace {
-
-// Records one consent choice and its log entry. KEYS: profile, consent log.
-// ARGV: channel, status, log entry (JSON), time.
-const redis::Script kConsent(R"lua(
-local cs = redis.call('HGET', KEYS[1], 'cs')
-local consent = {}
-if cs then consent = cjson.decode(cs) end
-consent[ARGV[1]] = ARGV[2]
-local encoded = cjson.encode(consent)
-redis.call('HSET', KEYS[1], 'cs', encoded, 'ua', ARGV[4])
-redis.call('HSETNX', KEYS[1], 'ca', ARGV[4])
-redis.call('RPUSH', KEYS[2], ARGV[3])
-return encoded
-)lua");
 
 std::string now_text() {
   return ingest::format_rfc3339(
@@ -131,14 +118,9 @@ void add_customer_routes(Router& router, const config::Config& config) {
              [](Request& request) -> asio::awaitable<Response> {
                const auto& id = request.params.at("id");
                auto change = consent_change(request);
-               auto at = now_text();
-               OJson entry{{"channel", change.channel}, {"status", change.status},
-                           {"source", change.source}, {"at", at}};
-               std::vector<std::string> script_keys{keys::customer(id), keys::consent_log(id)};
-               std::vector<std::string> args{change.channel, change.status, entry.dump(), at};
-               auto reply = co_await kConsent.run(*current_worker().redis, script_keys, args);
-               if (reply.is_error()) throw redis::CommandError(reply.str);
-               auto consent = OJson::parse(reply.str, nullptr, false);
+               auto consent = co_await record_consent(*current_worker().redis, id,
+                                                      change.channel, change.status,
+                                                      change.source);
                co_return Response::json(200, OJson{{"consent", consent}});
              });
 

@@ -3,129 +3,385 @@
 #include "gateway/delivery.hpp"
 
 #include <chrono>
+#include <random>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "channels/http_client.hpp"
+#include "gateway/consent.hpp"
 #include "gateway/customer_state.hpp"
-#include "gateway/engine/engine.hpp"
-#include "gateway/ingest/timestamp.hpp"
 #include "gateway/ingest/traits.hpp"
 #include "gateway/keys.hpp"
 #include "gateway/log.hpp"
+#include "gateway/messages.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/redis/redis_client.hpp"
+#include "gateway/redis/script.hpp"
+#include "gateway/unsubscribe.hpp"
 
 namespace herald::gateway {
 namespace asio = boost::asio;
+using Outcome = channels::SendResult::Outcome;
 
 namespace {
 
 const std::string kGroup = "delivery";
-const std::vector<std::string> kMessageFields{"status", "channel", "content", "template",
-                                              "workflow", "run", "timeline"};
+// Message hash fields read before a hand-off, in this order.
+const std::vector<std::string> kFields{"status",   "channel",  "content",       "template",
+                                       "workflow", "run",      "step",          "attempts",
+                                       "fallback", "provider", "transactional"};
+enum Field { kStatus, kChannel, kContent, kTemplate, kWorkflow, kRun, kStep, kAttempts,
+             kFallback, kProvider, kTransactional };
+const std::vector<std::string> kChannels{"email", "sms", "whatsapp", "wechat", "social"};
 
-std::string now_text() {
-  return ingest::format_rfc3339(
-      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
+const redis::Script kClaimScript(messages::kClaim);
+const redis::Script kReserveScript(messages::kReserveRate);
+const redis::Script kMoveDueScript(messages::kMoveDue);
+
+// kFinish, extended with the re-queue (retry or fallback) and the dead letter, so that a
+// message never ends up neither finished nor queued.
+// KEYS: message hash, provider index key (or KEYS[1]: none), retry set, dead letters.
+// ARGV: status, timeline entry, provider index value, re-queue member ("": none), its
+// due time (ms), dead letter JSON ("": none), dead letter limit, field/value pairs...
+const redis::Script kFinishScript(HERALD_LUA_APPEND_TIMELINE R"lua(
+local s = redis.call('HGET', KEYS[1], 'status')
+if s ~= 'sending' and not (ARGV[1] == 'sent' and (s == 'delivered' or s == 'read')) then
+  return 0
+end
+if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
+if s == 'sending' then redis.call('HSET', KEYS[1], 'status', ARGV[1]) end
+append(KEYS[1], ARGV[2])
+if KEYS[2] ~= KEYS[1] then redis.call('SET', KEYS[2], ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4]) end
+if ARGV[6] ~= '' then
+  redis.call('LPUSH', KEYS[4], ARGV[6])
+  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[7]) - 1)
+end
+return 1
+)lua");
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
-/// HSET of the message's new status with its timeline entry (kept out of coroutines:
-/// g++ 12 mishandles braced lists of literals there).
-std::vector<std::string> status_update(const std::string& key, const std::string& timeline_text,
-                                       const std::string& status, const std::string& detail,
-                                       const std::string& provider_id) {
-  auto timeline = OJson::parse(timeline_text, nullptr, false);
-  if (!timeline.is_array()) timeline = OJson::array();
-  timeline.push_back(OJson{{"status", status}, {"at", now_text()}, {"detail", detail}});
-  std::vector<std::string> update{"HSET", key, "status", status, "timeline", timeline.dump()};
-  if (!provider_id.empty()) {
-    update.push_back("provider_id");
-    update.push_back(provider_id);
+std::string outcome_name(Outcome o) {
+  switch (o) {
+    case Outcome::kAccepted: return "accepted";
+    case Outcome::kRetryable: return "retryable";
+    case Outcome::kPermanent: return "permanent";
+    case Outcome::kOptedOut: return "opted_out";
+    case Outcome::kWindowClosed: return "window_closed";
   }
-  return update;
+  return "unknown";
 }
+
+/// What to write when a hand-off ends.
+struct Finish {
+  std::string status;
+  std::string detail;
+  std::string provider_index_key;  // empty: none
+  std::string provider_index_value;
+  std::string requeue;  // "ID\tCUSTOMER" or empty
+  int64_t due_ms = 0;
+  std::string dead_letter;  // JSON or empty
+  std::vector<std::string> fields;
+};
+
+std::vector<std::string> finish_keys(const std::string& message_key, const Finish& f) {
+  return {message_key, f.provider_index_key.empty() ? message_key : f.provider_index_key,
+          messages::kRetries, messages::kDeadLetters};
+}
+
+std::vector<std::string> finish_args(const Finish& f) {
+  std::vector<std::string> args{f.status,
+                                messages::timeline_entry(f.status, f.detail),
+                                f.provider_index_value,
+                                f.requeue,
+                                std::to_string(f.due_ms),
+                                f.dead_letter,
+                                std::to_string(messages::kDeadLetterLimit)};
+  args.insert(args.end(), f.fields.begin(), f.fields.end());
+  return args;
+}
+
+std::string dead_letter_json(const std::string& id, const std::string& customer,
+                             const std::string& channel, const std::string& provider,
+                             const std::string& reason) {
+  OJson dead = OJson::object();
+  dead["id"] = id;
+  dead["customer_id"] = customer;
+  dead["channel"] = channel;
+  dead["provider"] = provider;
+  dead["reason"] = reason;
+  dead["at"] = OJson::parse(messages::timeline_entry("failed", ""))["at"];
+  return dead.dump();
+}
+
+/// The store adapters share across instances (WeChat's token), on Redis.
+class RedisStore final : public channels::SharedStore {
+ public:
+  explicit RedisStore(redis::Client& redis) : redis_(redis) {}
+
+  asio::awaitable<std::optional<std::string>> get(std::string key) override {
+    auto reply = co_await redis_.command("GET", key);
+    if (reply.is_error()) throw redis::CommandError(reply.str);
+    if (reply.is_nil()) co_return std::nullopt;
+    co_return reply.str;
+  }
+  asio::awaitable<void> put(std::string key, std::string value,
+                            std::chrono::milliseconds ttl) override {
+    auto reply = co_await redis_.command("SET", key, value, "PX", std::to_string(ttl.count()));
+    if (reply.is_error()) throw redis::CommandError(reply.str);
+  }
+  asio::awaitable<bool> put_if_absent(std::string key, std::string value,
+                                      std::chrono::milliseconds ttl) override {
+    auto reply =
+        co_await redis_.command("SET", key, value, "NX", "PX", std::to_string(ttl.count()));
+    if (reply.is_error()) throw redis::CommandError(reply.str);
+    co_return !reply.is_nil();
+  }
+  asio::awaitable<void> erase(std::string key) override {
+    auto reply = co_await redis_.command("DEL", key);
+    if (reply.is_error()) throw redis::CommandError(reply.str);
+  }
+
+ private:
+  redis::Client& redis_;
+};
 
 }  // namespace
 
-struct DeliveryWorker::Impl {
-  std::map<std::string, channels::Channel*> adapters;
-  std::string consumer;
+struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl> {
+  Impl(asio::io_context& ioc, std::map<std::string, DeliveryChannel> channels,
+       DeliveryOptions options)
+      : http(ioc), channels(std::move(channels)), options(std::move(options)), wake(ioc) {}
+
+  channels::HttpClient http;
+  std::map<std::string, DeliveryChannel> channels;
+  DeliveryOptions options;
+  std::unique_ptr<RedisStore> store;
+  channels::SharedStore* shared = nullptr;
   std::shared_ptr<spdlog::logger> log = herald::log::get("delivery");
+  std::mt19937_64 random{std::random_device{}()};
+
+  std::size_t in_flight = 0;
+  std::vector<std::string> acks;  // stream entries done, not yet acknowledged
+  asio::steady_timer wake;        // cancelled when a delivery finishes
 
   metrics::Counter& counter(const std::string& channel, const std::string& status) {
     return metrics::registry().counter("herald_messages_total", "Messages by channel and status",
                                        "channel=\"" + channel + "\",status=\"" + status + "\"");
   }
+  metrics::Counter& provider_errors(const std::string& provider, const std::string& outcome) {
+    return metrics::registry().counter("herald_provider_errors_total",
+                                       "Provider answers other than acceptance, by class",
+                                       "provider=\"" + provider + "\",class=\"" + outcome + "\"");
+  }
 
-  /// Hands one queued message to its adapter and records the outcome.
-  asio::awaitable<void> deliver(redis::Client& redis, const std::string& message_id,
-                                const std::string& customer_id) {
-    auto key = engine::message_key(customer_id, message_id);
+  /// Full jitter over an exponential back-off, never below the provider's Retry-After.
+  std::chrono::milliseconds backoff(unsigned attempt, std::optional<std::chrono::milliseconds> after) {
+    auto cap = options.base_backoff * (1LL << std::min(attempt, 20u));
+    if (cap > options.max_backoff) cap = options.max_backoff;
+    std::uniform_int_distribution<int64_t> pick(cap.count() / 2, cap.count());
+    std::chrono::milliseconds wait(pick(random));
+    if (after && *after > wait) wait = *after;
+    return wait;
+  }
+
+  /// Hands one message over and records the outcome. `recovered`: the entry was pending
+  /// from a worker that died (or from our own previous life).
+  asio::awaitable<void> deliver(redis::Client& redis, std::string message_id,
+                                std::string customer_id, bool recovered) {
+    const auto key = messages::key(customer_id, message_id);
     std::vector<std::vector<std::string>> reads;
     std::vector<std::string> hmget{"HMGET", key};
-    hmget.insert(hmget.end(), kMessageFields.begin(), kMessageFields.end());
+    hmget.insert(hmget.end(), kFields.begin(), kFields.end());
     reads.push_back(std::move(hmget));
-    reads.push_back(std::vector<std::string>{std::string("HGET"), keys::customer(customer_id),
-                                             std::string("t")});
+    std::vector<std::string> profile{"HMGET", keys::customer(customer_id), "t"};
+    for (const auto& c : kChannels) profile.push_back("in:" + c);
+    reads.push_back(std::move(profile));
     auto replies = co_await redis.pipeline(reads);
     const auto& m = replies.at(0).elements;
-    if (m.size() != kMessageFields.size() || m[0].str != "queued") co_return;  // handled already
+    if (m.size() != kFields.size() || m[kStatus].is_nil()) co_return;  // erased since
+    const std::string status = m[kStatus].str;
+    const std::string channel = m[kChannel].str;
+
+    if (status == "sending") {
+      if (!recovered) co_return;
+      Finish f;
+      f.status = "failed";
+      f.detail = "interrupted: the gateway stopped during the hand-off to the provider; not "
+                 "sent again, as it may have arrived";
+      f.dead_letter = dead_letter_json(message_id, customer_id, channel, m[kProvider].str,
+                                       "interrupted");
+      f.fields = {"reason", "interrupted", "dead_letter", f.dead_letter};
+      auto ks = finish_keys(key, f);
+      auto as = finish_args(f);
+      co_await kFinishScript.run(redis, ks, as);
+      counter(channel, "failed").inc();
+      co_return;
+    }
+    if (status != "queued" && status != "deferred") co_return;
 
     channels::OutboundMessage out;
     out.id = message_id;
     out.customer_id = customer_id;
-    out.channel = m[1].str;
-    out.content = OJson::parse(m[2].str, nullptr, false);
-    out.template_name = m[3].str;
-    out.workflow = m[4].str;
-    out.run = m[5].str;
-    auto traits = OJson::parse(replies.at(1).is_nil() ? "{}" : replies.at(1).str, nullptr, false);
+    out.channel = channel;
+    out.content = OJson::parse(m[kContent].str, nullptr, false);
+    out.template_name = m[kTemplate].str;
+    out.workflow = m[kWorkflow].str;
+    out.run = m[kRun].str;
+    out.transactional = m[kTransactional].str == "1";
+    const auto& p = replies.at(1).elements;
+    auto traits = OJson::parse(p.empty() || p[0].is_nil() ? "{}" : p[0].str, nullptr, false);
     for (const auto& a : ingest::channel_addresses(traits.is_object() ? traits : OJson::object()))
-      if (a.channel == out.channel) out.to = a.address;
+      if (a.channel == channel) out.to = a.address;
+    for (std::size_t i = 0; i < kChannels.size() && i + 1 < p.size(); ++i)
+      if (kChannels[i] == channel && !p[i + 1].is_nil() && !p[i + 1].str.empty()) {
+        try {
+          out.last_inbound = std::chrono::system_clock::time_point(
+              std::chrono::milliseconds(std::stoll(p[i + 1].str)));
+        } catch (const std::exception&) {
+        }
+      }
 
-    std::string status, detail, provider_id;
-    bool suppressed = false;
-    if (!out.to.empty()) {
-      // The global suppression list: hashed identifiers of erased customers.
-      std::vector<std::string> check{"SMISMEMBER", keys::kSuppressed,
-                                     hashed_identifier(out.channel, out.to),
-                                     hashed_identifier("id", customer_id)};
-      auto members = co_await redis.command(check);
-      for (const auto& m : members.elements) suppressed = suppressed || m.integer == 1;
-    }
-    auto adapter = adapters.find(out.channel);
-    if (suppressed) {
-      status = "suppressed";
-      detail = "suppression_list";
-    } else if (out.to.empty()) {
-      status = "failed";
-      detail = "the customer has no " + out.channel + " address any more";
-    } else if (adapter == adapters.end() || !adapter->second) {
-      status = "failed";
-      detail = "no adapter for the " + out.channel + " channel";
+    // Claim it (queued/deferred → sending) unless the customer is suppressed.
+    std::vector<std::string> claim_keys{key, keys::kSuppressed};
+    auto target = channels.find(channel);
+    std::vector<std::string> claim_args{
+        messages::timeline_entry("sending", target != channels.end()
+                                                ? "attempt " + std::to_string(std::atoi(m[kAttempts].str.c_str()) + 1) +
+                                                      " via " + target->second.provider
+                                                : std::string()),
+        messages::timeline_entry("suppressed", "suppression_list"),
+        hashed_identifier("id", customer_id)};
+    if (!out.to.empty()) claim_args.push_back(hashed_identifier(channel, out.to));
+    auto claimed = co_await kClaimScript.run(redis, claim_keys, claim_args);
+    if (claimed.is_error()) throw redis::CommandError(claimed.str);
+    if (claimed.str == "suppressed") counter(channel, "suppressed").inc();
+    if (claimed.str != "sending") co_return;
+    const unsigned attempt = static_cast<unsigned>(std::atoi(m[kAttempts].str.c_str())) + 1;
+
+    channels::SendResult result;
+    std::string provider = target != channels.end() ? target->second.provider : std::string();
+    if (out.to.empty()) {
+      result = {Outcome::kPermanent, "", "no_address", "the customer has no " + channel + " address any more", {}};
+    } else if (target == channels.end() || !target->second.adapter) {
+      result = {Outcome::kPermanent, "", "no_adapter", "no adapter for the " + channel + " channel", {}};
     } else {
-      channels::SendContext context;
-      auto result = co_await adapter->second->send(out, context);
-      using Outcome = channels::SendResult::Outcome;
-      if (result.outcome == Outcome::kAccepted) {
-        status = "sent";
-        provider_id = result.provider_message_id;
-        detail = provider_id;
+      const auto& settings = target->second.settings;
+      if (settings.rate) {
+        // A slot of the provider's shared rate: reserved now, waited for here.
+        std::vector<std::string> rate_keys{messages::rate_key(provider, channel)};
+        std::vector<std::string> rate_args{std::to_string(static_cast<int64_t>(1e6 / *settings.rate))};
+        auto wait = co_await kReserveScript.run(redis, rate_keys, rate_args);
+        if (auto ms = wait.as_integer(); ms && *ms > 0) {
+          asio::steady_timer pause(co_await asio::this_coro::executor);
+          pause.expires_after(std::chrono::milliseconds(*ms));
+          boost::system::error_code ignored;
+          co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        }
+      }
+      if (channel == "email" && !out.transactional && !options.public_url.empty())
+        out.unsubscribe_url = options.public_url + "/u/" +
+                              unsubscribe_token(options.unsubscribe_secret, customer_id, channel);
+      channels::SendContext context{&http, shared};
+      const auto started = std::chrono::steady_clock::now();
+      result = co_await target->second.adapter->send(out, context);
+      metrics::registry()
+          .histogram("herald_provider_seconds", "Provider hand-off latency",
+                     "provider=\"" + provider + "\"")
+          .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+    if (result.outcome != Outcome::kAccepted) provider_errors(provider, outcome_name(result.outcome)).inc();
+
+    Finish f;
+    const std::string reason =
+        result.error_code + (result.error_message.empty() ? "" : ": " + result.error_message);
+    if (result.outcome == Outcome::kAccepted) {
+      f.status = "sent";
+      f.detail = result.provider_message_id;
+      if (!result.provider_message_id.empty()) {
+        f.provider_index_key = messages::provider_key(provider, result.provider_message_id);
+        f.provider_index_value = customer_id + "\t" + message_id;
+        f.fields = {"provider_id", result.provider_message_id};
+      }
+    } else if (result.outcome == Outcome::kRetryable && target != channels.end() &&
+               attempt <= target->second.settings.retries) {
+      auto wait = backoff(attempt - 1, result.retry_after);
+      f.status = "deferred";
+      f.due_ms = now_ms() + wait.count();
+      f.detail = "retry " + std::to_string(attempt) + " of " +
+                 std::to_string(target->second.settings.retries) + " in " +
+                 std::to_string(wait.count()) + " ms after " + reason;
+      f.requeue = message_id + "\t" + customer_id;
+    } else {
+      if (result.outcome == Outcome::kOptedOut) {
+        try {
+          co_await record_consent(redis, customer_id, channel, "opted_out", "provider:" + provider);
+        } catch (const std::exception& e) {
+          log->warn("cannot record a provider opt-out: {}", e.what());
+        }
+      }
+      // The step's next channel, rendered when the message was queued.
+      auto fallback = OJson::parse(m[kFallback].str.empty() ? "[]" : m[kFallback].str, nullptr, false);
+      if (fallback.is_array() && !fallback.empty()) {
+        auto next = fallback[0];
+        fallback.erase(fallback.begin());
+        f.status = "queued";
+        f.detail = "falling back to " + next.value("channel", std::string()) + " after " + channel +
+                   " failed: " + reason;
+        f.requeue = message_id + "\t" + customer_id;
+        f.due_ms = now_ms();
+        f.fields = {"channel", next.value("channel", std::string()),
+                    "provider", next.value("provider", std::string()),
+                    "content", next.contains("content") ? next["content"].dump() : "{}",
+                    "fallback", fallback.dump(),
+                    "attempts", "0"};
       } else {
-        status = "failed";
-        detail = result.error_code + (result.error_message.empty() ? "" : ": " + result.error_message);
+        f.status = "failed";
+        f.detail = reason;
+        f.dead_letter = dead_letter_json(message_id, customer_id, channel, provider, reason);
+        f.fields = {"reason", reason, "dead_letter", f.dead_letter};
       }
     }
-    auto update = status_update(key, m[6].str, status, detail, provider_id);
-    co_await redis.command(update);
-    counter(out.channel, status).inc();
+    auto ks = finish_keys(key, f);
+    auto as = finish_args(f);
+    auto applied = co_await kFinishScript.run(redis, ks, as);
+    if (applied.is_error()) throw redis::CommandError(applied.str);
+    counter(channel, f.status).inc();
+    if ((f.status == "failed") && !m[kWorkflow].str.empty() && !m[kStep].str.empty()) {
+      std::vector<std::string> stat{"HINCRBY", "herald:wfstats:{" + m[kWorkflow].str + "}",
+                                    m[kStep].str + ":failed", "1"};
+      co_await redis.command(stat);
+    }
   }
 
-  asio::awaitable<void> process(redis::Client& writer, const redis::Reply& entries) {
-    std::vector<std::string> done;
+  /// One stream entry: delivered, then queued for acknowledgement.
+  asio::awaitable<void> handle(redis::Client& writer, std::string entry_id, std::string id,
+                               std::string customer, bool recovered) {
+    bool done = true;
+    try {
+      if (!id.empty() && !customer.empty()) co_await deliver(writer, id, customer, recovered);
+    } catch (const std::exception& e) {
+      // Redis went away mid-way: the entry stays pending and is recovered later.
+      log->warn("delivery of a message interrupted: {}", e.what());
+      done = false;
+    }
+    if (done) acks.push_back(entry_id);
+    --in_flight;
+    wake.cancel();
+  }
+
+  void start(redis::Client& writer, const redis::Reply& entries, bool recovered) {
     for (const auto& entry : entries.elements) {
       if (!entry.is_array() || entry.elements.size() < 2) continue;
       std::string id, customer;
@@ -134,14 +390,22 @@ struct DeliveryWorker::Impl {
         if (kv[i].str == "id") id = kv[i + 1].str;
         if (kv[i].str == "customer") customer = kv[i + 1].str;
       }
-      if (!id.empty() && !customer.empty()) co_await deliver(writer, id, customer);
-      done.push_back(entry.elements[0].str);
+      ++in_flight;
+      asio::co_spawn(wake.get_executor(),
+                     handle(writer, entry.elements[0].str, std::move(id), std::move(customer),
+                            recovered),
+                     asio::detached);
     }
-    if (done.empty()) co_return;
+  }
+
+  asio::awaitable<void> flush_acks(redis::Client& writer) {
+    if (acks.empty()) co_return;
+    std::vector<std::string> done;
+    done.swap(acks);
     std::vector<std::vector<std::string>> ack;
-    std::vector<std::string> xack{"XACK", engine::kDeliveries, kGroup};
+    std::vector<std::string> xack{"XACK", messages::kDeliveries, kGroup};
     xack.insert(xack.end(), done.begin(), done.end());
-    std::vector<std::string> xdel{"XDEL", engine::kDeliveries};
+    std::vector<std::string> xdel{"XDEL", messages::kDeliveries};
     xdel.insert(xdel.end(), done.begin(), done.end());
     ack.push_back(std::move(xack));
     ack.push_back(std::move(xdel));
@@ -149,33 +413,52 @@ struct DeliveryWorker::Impl {
   }
 
   asio::awaitable<void> run(redis::Client& reader, redis::Client& writer) {
+    store = std::make_unique<RedisStore>(writer);
+    shared = store.get();
     asio::steady_timer pause(co_await asio::this_coro::executor);
     bool group_ready = false;
-    bool read_pending = true;  // our own unacknowledged entries first
-    auto last_claim = std::chrono::steady_clock::now();
+    bool read_pending = true;  // our own unacknowledged entries first (a previous life's)
+    auto last_claim = std::chrono::steady_clock::now() - std::chrono::hours(1);
+    auto last_move = last_claim;
     for (;;) {
       bool failed = false;
       try {
+        co_await flush_acks(writer);
         if (!reader.connected() || !writer.connected()) {
           failed = true;
+        } else if (in_flight >= options.max_in_flight) {
+          wake.expires_after(std::chrono::milliseconds(100));
+          boost::system::error_code ignored;
+          co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
         } else {
           if (!group_ready) {
-            auto r = co_await writer.command("XGROUP", "CREATE", engine::kDeliveries, kGroup, "0",
-                                             "MKSTREAM");
+            auto r = co_await writer.command("XGROUP", "CREATE", messages::kDeliveries, kGroup,
+                                             "0", "MKSTREAM");
             if (r.is_error() && r.str.find("BUSYGROUP") == std::string::npos)
               throw redis::CommandError(r.str);
             group_ready = true;
           }
-          if (std::chrono::steady_clock::now() - last_claim > std::chrono::seconds(10)) {
-            // Entries a dead worker read and never acknowledged become ours after 30 s.
-            auto claimed = co_await writer.command("XAUTOCLAIM", engine::kDeliveries, kGroup,
-                                                   consumer, "30000", "0-0", "COUNT", "100");
-            if (claimed.is_array() && claimed.elements.size() >= 2)
-              co_await process(writer, claimed.elements[1]);
-            last_claim = std::chrono::steady_clock::now();
+          auto now = std::chrono::steady_clock::now();
+          if (now - last_move > std::chrono::milliseconds(100)) {
+            // Retries and fallbacks that are due go back to the stream.
+            std::vector<std::string> move_keys{messages::kRetries, messages::kDeliveries};
+            std::vector<std::string> move_args{std::to_string(now_ms()), "500"};
+            co_await kMoveDueScript.run(writer, move_keys, move_args);
+            last_move = now;
           }
-          std::vector<std::string> read{"XREADGROUP", "GROUP", kGroup, consumer, "COUNT", "32",
-                                        "BLOCK", "500", "STREAMS", engine::kDeliveries,
+          if (now - last_claim > std::chrono::seconds(10)) {
+            // Entries a dead worker read and never acknowledged.
+            auto claimed = co_await writer.command(
+                "XAUTOCLAIM", messages::kDeliveries, kGroup, options.consumer,
+                std::to_string(options.reclaim_after.count()), "0-0", "COUNT", "100");
+            if (claimed.is_array() && claimed.elements.size() >= 2)
+              start(writer, claimed.elements[1], true);
+            last_claim = now;
+          }
+          auto room = options.max_in_flight - in_flight;
+          std::vector<std::string> read{"XREADGROUP", "GROUP", kGroup, options.consumer, "COUNT",
+                                        std::to_string(std::min<std::size_t>(room, 256)), "BLOCK",
+                                        "100", "STREAMS", messages::kDeliveries,
                                         read_pending ? "0" : ">"};
           auto reply = co_await reader.command(read);
           if (reply.is_error()) {
@@ -187,9 +470,19 @@ struct DeliveryWorker::Impl {
             for (const auto& stream : reply.elements)
               if (stream.elements.size() >= 2 && !stream.elements[1].elements.empty()) {
                 any = true;
-                co_await process(writer, stream.elements[1]);
+                start(writer, stream.elements[1], read_pending);
               }
           if (read_pending && !any) read_pending = false;
+          if (read_pending && any) {
+            // Our own pending entries are in flight now: wait for them before re-reading
+            // "0", or they would be started twice.
+            while (in_flight > 0) {
+              wake.expires_after(std::chrono::milliseconds(100));
+              boost::system::error_code ignored;
+              co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+            }
+            co_await flush_acks(writer);
+          }
         }
       } catch (const std::exception& e) {
         log->warn("delivery paused: {}", e.what());
@@ -205,14 +498,13 @@ struct DeliveryWorker::Impl {
   }
 };
 
-DeliveryWorker::DeliveryWorker(std::map<std::string, channels::Channel*> adapters,
-                               std::string consumer)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->adapters = std::move(adapters);
-  impl_->consumer = std::move(consumer);
-}
+DeliveryWorker::DeliveryWorker(asio::io_context& ioc, std::map<std::string, DeliveryChannel> channels,
+                               DeliveryOptions options)
+    : impl_(std::make_shared<Impl>(ioc, std::move(channels), std::move(options))) {}
 
 DeliveryWorker::~DeliveryWorker() = default;
+
+std::size_t DeliveryWorker::in_flight() const { return impl_->in_flight; }
 
 asio::awaitable<void> DeliveryWorker::run(redis::Client& reader, redis::Client& writer) {
   co_await impl_->run(reader, writer);

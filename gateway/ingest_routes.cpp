@@ -122,14 +122,15 @@ void authorize_body_key(const IngestState& state, const Request& request, ingest
     throw ApiError(401, "unauthorized", "missing or unknown write key");
 }
 
-/// Appends the events, partition by partition, in one pipeline; returns the duplicates.
-asio::awaitable<std::size_t> append(const IngestState& state,
-                                    const std::vector<ingest::Event>& events) {
-  unsigned partitions = state.config.redis.partitions;
+}  // namespace
+
+asio::awaitable<std::size_t> append_events(const config::Config& config,
+                                           const std::vector<ingest::Event>& events) {
+  unsigned partitions = config.redis.partitions;
   std::map<unsigned, std::vector<const ingest::Event*>> by_partition;
   for (const auto& e : events)
     by_partition[keys::partition_of(e.user_id, partitions)].push_back(&e);
-  auto window = std::to_string(state.config.ingest.dedupe_window.count());
+  auto window = std::to_string(config.ingest.dedupe_window.count());
   std::vector<std::vector<std::string>> commands;
   for (const auto& [p, list] : by_partition) {
     std::vector<std::string> args{keys::dedupe_prefix(p), window, std::to_string(list.size())};
@@ -166,6 +167,13 @@ asio::awaitable<std::size_t> append(const IngestState& state,
     duplicates += static_cast<std::size_t>(r.integer);
   }
   co_return duplicates;
+}
+
+namespace {
+
+asio::awaitable<std::size_t> append(const IngestState& state,
+                                    const std::vector<ingest::Event>& events) {
+  co_return co_await append_events(state.config, events);
 }
 
 /// `accepted` counts the events taken in by this request, `duplicates` those already seen

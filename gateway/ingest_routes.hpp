@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "config/config.hpp"
+#include "gateway/ingest/event.hpp"
 #include "gateway/ingest/mapping_expr.hpp"
 
 namespace herald::gateway {
@@ -25,6 +26,11 @@ struct BacklogGauge {
 
 /// Compiles source-mapping expressions with Herald's expression language.
 ingest::MappingExprFactory expression_mapping_factory();
+
+/// Appends events durably, partition by partition, deduplicated by messageId within
+/// ingest.dedupe_window; returns how many were duplicates. Throws redis::Unavailable.
+boost::asio::awaitable<std::size_t> append_events(const config::Config& config,
+                                                  const std::vector<ingest::Event>& events);
 
 /// Adds the ingest and source routes. Throws config::ConfigError for a bad `sources` section.
 void add_ingest_routes(Router& router, const config::Config& config, const Authenticator& auth,

@@ -12,7 +12,7 @@ packages=(
   # run
   redis-server redis-tools
   # test and benchmark
-  python3 python3-aiosmtpd curl wrk nginx-light clang libclang-rt-14-dev nodejs npm
+  python3 python3-aiosmtpd openssl curl wrk nginx-light clang libclang-rt-14-dev nodejs npm
 )
 
 missing=()

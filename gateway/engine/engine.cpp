@@ -9,6 +9,7 @@
 #include "gateway/ingest/timestamp.hpp"
 #include "gateway/ingest/traits.hpp"
 #include "gateway/log.hpp"
+#include "gateway/messages.hpp"
 #include "gateway/metrics.hpp"
 #include "templates/liquid/liquid_template.hpp"
 
@@ -18,18 +19,6 @@ namespace {
 namespace wf = herald::workflows;
 
 constexpr std::string_view kTimerPrefix = "wf|";
-
-// Records a message once: nothing happens when its hash exists already.
-// KEYS: message hash, customer's message list, delivery stream, workflow stats.
-// ARGV: message JSON, id, customer, stats field, "1" to queue a delivery, hash pairs...
-constexpr const char* kRecordMessage = R"lua(
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-redis.call('LPUSH', KEYS[2], ARGV[1])
-if ARGV[5] == '1' then redis.call('XADD', KEYS[3], '*', 'id', ARGV[2], 'customer', ARGV[3]) end
-redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
-return 1
-)lua";
 
 // Marks a message as converted, only if it exists. KEYS: message hash. ARGV: value.
 constexpr const char* kMarkConverted = R"lua(
@@ -78,7 +67,8 @@ void incr(Commands& tx, const std::string& workflow, const std::string& field) {
   tx.push_back({"HINCRBY", stats_key(workflow), field, "1"});
 }
 
-/// `customer` as expressions and templates see it: traits, id, stats, consent.
+}  // namespace
+
 OJson customer_view(const std::string& id, const CustomerState& c, const config::Config& config,
                     int64_t now_ms) {
   OJson view = c.traits.is_object() ? c.traits : OJson::object();
@@ -102,6 +92,8 @@ OJson customer_view(const std::string& id, const CustomerState& c, const config:
   if (!c.updated_at.empty()) view["updated_at"] = c.updated_at;
   return view;
 }
+
+namespace {
 
 OJson event_view(const ingest::Event& event) {
   return {{"name", event.event},
@@ -670,9 +662,14 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
   const auto run_id = w.run_id();
   const auto message_id = "m" + hex(fnv1a(run_id + '|' + step.path));
   const auto addresses = ingest::channel_addresses(w.customer.traits);
-  // The first listed channel the customer can receive: an address, and consent (recorded,
-  // else the channel's policies.consent default, as customer.consent shows it).
-  std::optional<std::string> channel;
+  // The listed channels the customer can receive, in order: an address, and consent
+  // (recorded, else the channel's policies.consent default, as customer.consent shows
+  // it). The first is sent; the others, rendered now, are its fallbacks.
+  auto provider_of = [this](const std::string& c) {
+    auto it = config_.channels.find(c);
+    return it == config_.channels.end() ? std::string("outbox") : it->second.provider;
+  };
+  std::vector<std::string> eligible;
   std::string refusal = "no_address";
   const auto& consent = w.customer_json["consent"];
   for (const auto& candidate : message.channels) {
@@ -683,28 +680,48 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
       refusal = "consent";
       continue;
     }
-    channel = candidate;
-    break;
+    eligible.push_back(candidate);
   }
+  std::optional<std::string> channel;
   std::string status = "queued";
   std::string reason;
   OJson content;
-  if (!channel) {
+  OJson fallback = OJson::array();
+  if (eligible.empty()) {
     status = "suppressed";
     reason = refusal;
   } else {
+    OJson context{{"customer", w.customer_json},
+                  {"event", w.event_json},
+                  {"run", w.run_json},
+                  {"now", rfc3339_ms(w.now_ms)}};
     try {
-      OJson context{{"customer", w.customer_json},
-                    {"event", w.event_json},
-                    {"run", w.run_json},
-                    {"now", rfc3339_ms(w.now_ms)}};
       context["data"] = render_data(message.data, context, templates_.limits());
-      content = templates_.render(message.template_name, *channel, "", context);
-    } catch (const std::exception& e) {  // TemplateError, or data that cannot be rendered
+    } catch (const std::exception& e) {
       status = "failed";
       reason = std::string("template_error: ") + e.what();
-      logger()->warn("workflow {} step {}: template {} failed: {}", w.workflow.id, step.name,
-                     message.template_name, e.what());
+    }
+    for (const auto& candidate : eligible) {
+      if (status == "failed") break;
+      try {
+        auto rendered = templates_.render(message.template_name, candidate, "", context);
+        if (!channel) {
+          channel = candidate;
+          content = std::move(rendered);
+        } else {
+          fallback.push_back(OJson{{"channel", candidate},
+                                   {"provider", provider_of(candidate)},
+                                   {"content", std::move(rendered)}});
+        }
+      } catch (const std::exception& e) {  // TemplateError
+        if (!channel) {
+          status = "failed";
+          reason = std::string("template_error: ") + e.what();
+          channel = candidate;
+        }
+        logger()->warn("workflow {} step {}: template {} failed on {}: {}", w.workflow.id,
+                       step.name, message.template_name, candidate, e.what());
+      }
     }
   }
   if (auto* goal = goal_record(w)) (*goal)["message"] = message_id;
@@ -715,7 +732,7 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
   OJson record{{"id", message_id},
                {"customer_id", w.customer_id},
                {"channel", channel ? OJson(*channel) : OJson()},
-               {"provider", "outbox"},
+               {"provider", channel ? provider_of(*channel) : ""},
                {"template", message.template_name},
                {"workflow", w.workflow.id},
                {"run", run_id},
@@ -723,12 +740,13 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
                {"timeline", timeline}};
   const std::string stat = step.name + ":" + (status == "queued" ? std::string("sent") : status);
   std::vector<std::string> cmd{"EVAL",
-                               kRecordMessage,
-                               "4",
+                               messages::kRecordMessage,
+                               "5",
                                message_key(w.customer_id, message_id),
                                keys::customer_messages(w.customer_id),
                                kDeliveries,
                                stats_key(w.workflow.id),
+                               messages::index_key(message_id),
                                record.dump(),
                                message_id,
                                w.customer_id,
@@ -741,7 +759,7 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
                                "channel",
                                channel.value_or(""),
                                "provider",
-                               "outbox",
+                               channel ? provider_of(*channel) : std::string(),
                                "template",
                                message.template_name,
                                "workflow",
@@ -759,7 +777,11 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
                                "created_at",
                                at,
                                "timeline",
-                               timeline.dump()};
+                               timeline.dump(),
+                               "fallback",
+                               fallback.dump(),
+                               "attempts",
+                               "0"};
   w.tx.push_back(std::move(cmd));
 }
 

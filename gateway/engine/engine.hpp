@@ -54,6 +54,11 @@ inline std::string stats_key(std::string_view workflow_id) {
   return "herald:wfstats:{" + std::string(workflow_id) + "}";
 }
 
+/// `customer` as expressions and templates see it: traits, id, stats, consent (recorded,
+/// else the policies.consent default in effect).
+OJson customer_view(const std::string& id, const CustomerState& c, const config::Config& config,
+                    int64_t now_ms);
+
 /// The version of a workflow as shown by the API: the hex FNV-1a of its file's text.
 std::string workflow_version(const workflows::Workflow& workflow);
 

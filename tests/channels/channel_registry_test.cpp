@@ -46,7 +46,8 @@ TEST_CASE("registry: a duplicate name fails", "[registry]") {
   CHECK(r.contains("outbox"));
   CHECK_THROWS_AS(herald::channels::register_builtin_adapters(r), std::invalid_argument);
   CHECK_THROWS_WITH(r.add("outbox", {}), Catch::Contains("outbox"));
-  CHECK(r.names() == std::vector<std::string>{"outbox"});
+  CHECK(r.names() == std::vector<std::string>{"messenger", "outbox", "sendgrid", "smtp", "twilio",
+                                              "wechat_oa", "whatsapp_cloud"});
 }
 
 TEST_CASE("registry: an unknown provider is an error at the provider value", "[registry]") {

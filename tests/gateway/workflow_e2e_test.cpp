@@ -52,9 +52,10 @@ TEST_CASE("a sign-up runs the welcome workflow and its email reaches the outbox"
   CHECK(m["channel"] == "email");
   CHECK(m["template"] == "welcome_1");
   CHECK(m["workflow"] == "welcome");
-  CHECK(m["timeline"].size() == 2);
+  CHECK(m["timeline"].size() == 3);
   CHECK(m["timeline"][0]["status"] == "queued");
-  CHECK(m["timeline"][1]["status"] == "sent");
+  CHECK(m["timeline"][1]["status"] == "sending");
+  CHECK(m["timeline"][2]["status"] == "sent");
 
   // The outbox holds the rendered email, addressed to the customer.
   std::ifstream in(herald.dir().path() + "/var/outbox.jsonl");

@@ -1,0 +1,55 @@
+#include <utility>
+
+#include "gateway/consent.hpp"
+
+#include <chrono>
+
+#include "gateway/ingest/timestamp.hpp"
+#include "gateway/keys.hpp"
+#include "gateway/redis/redis_client.hpp"
+#include "gateway/redis/script.hpp"
+
+namespace herald::gateway {
+namespace asio = boost::asio;
+
+namespace {
+
+// KEYS: profile, consent log. ARGV: channel, status, log entry (JSON), time.
+const redis::Script kConsent(R"lua(
+local cs = redis.call('HGET', KEYS[1], 'cs')
+local consent = {}
+if cs then consent = cjson.decode(cs) end
+consent[ARGV[1]] = ARGV[2]
+local encoded = cjson.encode(consent)
+redis.call('HSET', KEYS[1], 'cs', encoded, 'ua', ARGV[4])
+redis.call('HSETNX', KEYS[1], 'ca', ARGV[4])
+redis.call('RPUSH', KEYS[2], ARGV[3])
+return encoded
+)lua");
+
+std::vector<std::string> consent_args(const std::string& channel, const std::string& status,
+                                      const std::string& source, const std::string& at) {
+  nlohmann::ordered_json entry = nlohmann::ordered_json::object();
+  entry["channel"] = channel;
+  entry["status"] = status;
+  entry["source"] = source;
+  entry["at"] = at;
+  return {channel, status, entry.dump(), at};
+}
+
+}  // namespace
+
+asio::awaitable<nlohmann::ordered_json> record_consent(redis::Client& redis,
+                                                       std::string customer_id,
+                                                       std::string channel, std::string status,
+                                                       std::string source) {
+  auto at = ingest::format_rfc3339(
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
+  std::vector<std::string> script_keys{keys::customer(customer_id), keys::consent_log(customer_id)};
+  auto args = consent_args(channel, status, source, at);
+  auto reply = co_await kConsent.run(redis, script_keys, args);
+  if (reply.is_error()) throw redis::CommandError(reply.str);
+  co_return nlohmann::ordered_json::parse(reply.str, nullptr, false);
+}
+
+}  // namespace herald::gateway

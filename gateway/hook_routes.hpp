@@ -1,0 +1,30 @@
+#pragma once
+// The provider webhooks of api.md: /hooks/twilio, /hooks/whatsapp, /hooks/wechat and
+// /hooks/messenger, each checked with its provider's signature (a bad one is 401 and
+// changes nothing), and /u/{token}, the one-click unsubscribe of RFC 8058.
+//
+// Status callbacks move the message (found through the provider's id) forward only.
+// Inbound messages are deduplicated by the provider's id (7 days), open the channel's
+// customer-care window (customer field in:CHANNEL, unix ms), find the customer by the
+// address index (or create one, keyed CHANNEL:ADDRESS, with the address as its trait),
+// and are appended as `message.received` events (properties: channel, provider, text,
+// provider_message_id, media_urls), durably before the webhook is answered.
+// STOP, UNSUBSCRIBE, CANCEL, END, QUIT (the whole message, any case) record an opt-out
+// of the channel; START an opt-in.
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "channels/channel.hpp"
+#include "config/config.hpp"
+
+namespace herald::gateway {
+
+class Router;
+
+void add_hook_routes(Router& router, const config::Config& config,
+                     std::map<std::string, channels::Channel*> adapters,
+                     std::string unsubscribe_secret);
+
+}  // namespace herald::gateway

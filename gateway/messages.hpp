@@ -1,0 +1,160 @@
+#pragma once
+// The message store: where a message lives from queued to read, shared by the workflow
+// engine (which records messages), the delivery worker (which hands them to adapters),
+// the messages API and the provider webhooks (which move their status forward).
+//
+// Keys:
+//   herald:msg:{CUSTOMER}:ID   hash: id, customer_id, channel, provider, template, workflow,
+//                              run, step, status, content, reason, created_at, timeline
+//                              (JSON array of {status, at, detail}), attempts, provider_id,
+//                              transactional ("1"), fallback (JSON array of {channel,
+//                              provider, content}: the step's next channels, rendered),
+//                              dead_letter (JSON {reason, at}) once given up
+//   herald:mi:ID               the customer of message ID (GET /v1/messages/{id})
+//   herald:pid:PROVIDER:PID    "CUSTOMER\tID" of a provider's message id (status webhooks)
+//   herald:deliveries          stream (id, customer) of messages to hand over
+//   herald:dq:retry            sorted set "ID\tCUSTOMER" scored by when to try again (ms)
+//   herald:dead                list of dead letters, newest first, bounded (JSON)
+//   herald:rl:PROVIDER:CHANNEL the next free slot (ms) of a provider's shared rate limit
+//
+// Statuses and their order: queued, deferred < sending < sent < delivered < read;
+// failed and suppressed end a message. Status callbacks only move a message forward
+// (kAdvance); the delivery worker's own transitions go through kClaim and kFinish.
+
+#include <string>
+#include <string_view>
+
+#include "gateway/keys.hpp"
+
+namespace herald::gateway::messages {
+
+inline std::string key(std::string_view customer_id, std::string_view message_id) {
+  return "herald:msg:" + keys::tag(customer_id) + ":" + std::string(message_id);
+}
+inline std::string index_key(std::string_view message_id) {
+  return "herald:mi:" + std::string(message_id);
+}
+inline std::string provider_key(std::string_view provider, std::string_view provider_id) {
+  return "herald:pid:" + std::string(provider) + ":" + std::string(provider_id);
+}
+inline std::string rate_key(std::string_view provider, std::string_view channel) {
+  return "herald:rl:" + std::string(provider) + ":" + std::string(channel);
+}
+inline const std::string kDeliveries = "herald:deliveries";
+inline const std::string kRetries = "herald:dq:retry";
+inline const std::string kDeadLetters = "herald:dead";
+inline constexpr long kDeadLetterLimit = 100000;
+
+/// {"status", "at", "detail"} as JSON text, `at` now in RFC 3339 (ms).
+std::string timeline_entry(std::string_view status, std::string_view detail);
+
+// Appends ARGV-given timeline entry `e` to the hash's timeline (order kept).
+#define HERALD_LUA_APPEND_TIMELINE                                                   \
+  "local function append(k, e)\n"                                                    \
+  "  local tl = redis.call('HGET', k, 'timeline')\n"                                 \
+  "  if not tl or tl == '' or tl == '[]' then tl = '[' .. e .. ']'\n"                \
+  "  else tl = string.sub(tl, 1, -2) .. ',' .. e .. ']' end\n"                       \
+  "  redis.call('HSET', k, 'timeline', tl)\n"                                        \
+  "end\n"
+
+/// Records a message once: nothing happens when its hash exists already.
+/// KEYS: message hash, customer's message list, delivery stream, stats hash, message
+/// index. ARGV: message JSON (for the list), id, customer, stats field, "1" to queue a
+/// delivery, hash field/value pairs... Returns 1 when recorded.
+inline constexpr const char* kRecordMessage = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('SET', KEYS[5], ARGV[3])
+redis.call('LPUSH', KEYS[2], ARGV[1])
+if ARGV[5] == '1' then redis.call('XADD', KEYS[3], '*', 'id', ARGV[2], 'customer', ARGV[3]) end
+redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+return 1
+)lua";
+
+/// Takes a message for a hand-off: queued or deferred → sending, unless one of the
+/// customer's hashed identifiers is on the suppression list (→ suppressed).
+/// KEYS: message hash, suppression set. ARGV: sending entry, suppressed entry, hashed
+/// identifiers... Returns "sending", "suppressed", or the status it found (nothing done).
+inline constexpr const char* kClaim = HERALD_LUA_APPEND_TIMELINE R"lua(
+local s = redis.call('HGET', KEYS[1], 'status')
+if s ~= 'queued' and s ~= 'deferred' then return s or 'missing' end
+for i = 3, #ARGV do
+  if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[1], 'status', 'suppressed', 'reason', 'suppression_list')
+    append(KEYS[1], ARGV[2])
+    return 'suppressed'
+  end
+end
+redis.call('HSET', KEYS[1], 'status', 'sending')
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+append(KEYS[1], ARGV[1])
+return 'sending'
+)lua";
+
+/// Records the outcome of a hand-off, only while the message is `sending`.
+/// KEYS: message hash, provider index key (or the message hash again: none).
+/// ARGV: status, timeline entry, provider index value, field/value pairs...
+/// A status callback that arrived first (delivered, read) is kept: the timeline still
+/// gets the entry. Returns 1 when applied.
+inline constexpr const char* kFinish = HERALD_LUA_APPEND_TIMELINE R"lua(
+local s = redis.call('HGET', KEYS[1], 'status')
+if s ~= 'sending' and not (ARGV[1] == 'sent' and (s == 'delivered' or s == 'read')) then
+  return 0
+end
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+if s == 'sending' then redis.call('HSET', KEYS[1], 'status', ARGV[1]) end
+append(KEYS[1], ARGV[2])
+if KEYS[2] ~= KEYS[1] then redis.call('SET', KEYS[2], ARGV[3]) end
+return 1
+)lua";
+
+/// Moves a message's status forward (provider status callbacks), with the rule of
+/// channels::webhooks::status_moves_forward: strictly forward by rank; nothing replaces
+/// read or suppressed; failed replaces queued..sent but never delivered, read or another
+/// failure; delivered and read replace failed (it arrived after all).
+/// KEYS: message hash. ARGV: status, timeline entry, reason. Returns 1 when it moved.
+inline constexpr const char* kAdvance = HERALD_LUA_APPEND_TIMELINE R"lua(
+local rank = {queued = 0, deferred = 1, sending = 2, sent = 3, delivered = 4, read = 5,
+              failed = 3, suppressed = 3}
+local s = redis.call('HGET', KEYS[1], 'status')
+if not s then return 0 end
+local n = ARGV[1]
+if rank[n] == nil or n == s or s == 'read' or s == 'suppressed' then return 0 end
+if n == 'failed' or n == 'suppressed' then
+  if (rank[s] or 0) >= 4 or s == 'failed' then return 0 end
+elseif s == 'failed' then
+  if n ~= 'delivered' and n ~= 'read' then return 0 end
+elseif rank[n] <= (rank[s] or -1) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', n)
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'reason', ARGV[3]) end
+append(KEYS[1], ARGV[2])
+return 1
+)lua";
+
+/// The next slot of a shared rate limit (GCRA on the server's clock): reserves it and
+/// returns how many ms to wait for it. KEYS: rate key. ARGV: emission interval (µs).
+inline constexpr const char* kReserveRate = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', math.floor((tat + interval - now) / 1000) + 1000)
+return math.floor((tat - now) / 1000)
+)lua";
+
+/// Moves due retries back to the delivery stream. KEYS: retry set, delivery stream.
+/// ARGV: now (ms), max count. Returns how many moved.
+inline constexpr const char* kMoveDue = R"lua(
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(due) do
+  local tab = string.find(m, '\t', 1, true)
+  redis.call('XADD', KEYS[2], '*', 'id', string.sub(m, 1, tab - 1), 'customer', string.sub(m, tab + 1))
+  redis.call('ZREM', KEYS[1], m)
+end
+return #due
+)lua";
+
+}  // namespace herald::gateway::messages

@@ -1,0 +1,31 @@
+#pragma once
+// One-click unsubscribe tokens (RFC 8058): PUBLIC_URL/u/TOKEN identifies the customer and
+// the channel opaquely, signed so that nobody can forge one for somebody else.
+//
+// TOKEN = base64url(CHANNEL "\n" CUSTOMER_ID) "." base64url(first 16 bytes of
+// HMAC-SHA256(secret, the same bytes)). Verified in constant time.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace herald::gateway {
+
+std::string unsubscribe_token(std::string_view secret, std::string_view customer_id,
+                              std::string_view channel);
+
+struct UnsubscribeTarget {
+  std::string customer_id;
+  std::string channel;
+};
+
+/// The customer and channel of a genuine token; none for anything else.
+std::optional<UnsubscribeTarget> verify_unsubscribe_token(std::string_view secret,
+                                                          std::string_view token);
+
+/// The secret from auth.unsubscribe_secret, else read from (or generated once into)
+/// DATA_DIR/unsubscribe.secret. Throws std::runtime_error when it can do neither.
+std::string load_unsubscribe_secret(const std::string& configured, const std::string& data_dir);
+
+}  // namespace herald::gateway
