@@ -22,6 +22,7 @@
 #include "gateway/messages.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/redis/redis_client.hpp"
+#include "gateway/redis/redis_store.hpp"
 #include "gateway/redis/script.hpp"
 #include "gateway/unsubscribe.hpp"
 
@@ -125,38 +126,6 @@ std::string dead_letter_json(const std::string& id, const std::string& customer,
   return dead.dump();
 }
 
-/// The store adapters share across instances (WeChat's token), on Redis.
-class RedisStore final : public channels::SharedStore {
- public:
-  explicit RedisStore(redis::Client& redis) : redis_(redis) {}
-
-  asio::awaitable<std::optional<std::string>> get(std::string key) override {
-    auto reply = co_await redis_.command("GET", key);
-    if (reply.is_error()) throw redis::CommandError(reply.str);
-    if (reply.is_nil()) co_return std::nullopt;
-    co_return reply.str;
-  }
-  asio::awaitable<void> put(std::string key, std::string value,
-                            std::chrono::milliseconds ttl) override {
-    auto reply = co_await redis_.command("SET", key, value, "PX", std::to_string(ttl.count()));
-    if (reply.is_error()) throw redis::CommandError(reply.str);
-  }
-  asio::awaitable<bool> put_if_absent(std::string key, std::string value,
-                                      std::chrono::milliseconds ttl) override {
-    auto reply =
-        co_await redis_.command("SET", key, value, "NX", "PX", std::to_string(ttl.count()));
-    if (reply.is_error()) throw redis::CommandError(reply.str);
-    co_return !reply.is_nil();
-  }
-  asio::awaitable<void> erase(std::string key) override {
-    auto reply = co_await redis_.command("DEL", key);
-    if (reply.is_error()) throw redis::CommandError(reply.str);
-  }
-
- private:
-  redis::Client& redis_;
-};
-
 }  // namespace
 
 struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl> {
@@ -167,7 +136,7 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
   channels::HttpClient http;
   std::map<std::string, DeliveryChannel> channels;
   DeliveryOptions options;
-  std::unique_ptr<RedisStore> store;
+  std::unique_ptr<redis::RedisStore> store;
   channels::SharedStore* shared = nullptr;
   std::shared_ptr<spdlog::logger> log = herald::log::get("delivery");
   std::mt19937_64 random{std::random_device{}()};
@@ -413,7 +382,7 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
   }
 
   asio::awaitable<void> run(redis::Client& reader, redis::Client& writer) {
-    store = std::make_unique<RedisStore>(writer);
+    store = std::make_unique<redis::RedisStore>(writer);
     shared = store.get();
     asio::steady_timer pause(co_await asio::this_coro::executor);
     bool group_ready = false;
