@@ -133,6 +133,7 @@ int App::run() {
                         channels::parse_provider_settings(section.section, cfg.file)};
   }
   DeliveryOptions delivery_options;
+  delivery_options.policies = cfg.policies;
   delivery_options.public_url = cfg.public_url;
   while (!delivery_options.public_url.empty() && delivery_options.public_url.back() == '/')
     delivery_options.public_url.pop_back();

@@ -9,6 +9,7 @@
 #include "gateway/engine/engine.hpp"
 #include "gateway/ingest/traits.hpp"
 #include "gateway/keys.hpp"
+#include "gateway/messages.hpp"
 #include "gateway/redis/script.hpp"
 #include "gateway/router.hpp"
 #include "gateway/worker.hpp"
@@ -125,11 +126,24 @@ void add_customer_routes(Router& router, const config::Config& config) {
              });
 
   router.add("DELETE", "/v1/customers/{id}", Access::kAdmin,
-             [](Request& request) -> asio::awaitable<Response> {
+             [cfg](Request& request) -> asio::awaitable<Response> {
                const auto& id = request.params.at("id");
                auto& redis = *current_worker().redis;
                auto state = co_await load(id);
+               // The customer's messages (hashes with their rendered content, and their
+               // index entries) and frequency-cap windows go too.
+               auto listed = co_await redis.command("LRANGE", keys::customer_messages(id), "0", "-1");
+               std::vector<std::string> doomed{"DEL"};
+               for (const auto& item : listed.elements) {
+                 auto m = OJson::parse(item.str, nullptr, false);
+                 if (!m.is_object() || !m.contains("id") || !m["id"].is_string()) continue;
+                 doomed.push_back(messages::key(id, m["id"].get<std::string>()));
+                 doomed.push_back(messages::index_key(m["id"].get<std::string>()));
+               }
+               for (std::size_t i = 0; i < cfg->policies.frequency_caps.size(); ++i)
+                 doomed.push_back("herald:c:" + keys::tag(id) + ":fc:" + std::to_string(i));
                std::vector<std::vector<std::string>> tx{{"MULTI"}};
+               if (doomed.size() > 1) tx.push_back(std::move(doomed));
                std::vector<std::string> suppress{"SADD", keys::kSuppressed,
                                                  hashed_identifier("id", id)};
                if (state) {

@@ -21,6 +21,7 @@
 #include "gateway/log.hpp"
 #include "gateway/messages.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/policies.hpp"
 #include "gateway/redis/redis_client.hpp"
 #include "gateway/redis/redis_store.hpp"
 #include "gateway/redis/script.hpp"
@@ -221,6 +222,22 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
         } catch (const std::exception&) {
         }
       }
+
+    // Quiet hours and frequency caps (gateway/policies.hpp) may hold it back.
+    auto held = co_await policies::apply(redis, options.policies, customer_id, message_id, channel,
+                                         out.transactional, traits);
+    if (held.kind != policies::Decision::Kind::kSend) {
+      counter(channel, held.kind == policies::Decision::Kind::kDefer ? "deferred" : "suppressed").inc();
+      if (!m[kWorkflow].str.empty() && !m[kStep].str.empty()) {
+        std::vector<std::string> stat{
+            "HINCRBY", "herald:wfstats:{" + m[kWorkflow].str + "}",
+            m[kStep].str + (held.kind == policies::Decision::Kind::kDefer ? ":deferred:quiet_hours"
+                                                                          : ":suppressed:frequency_cap"),
+            "1"};
+        co_await redis.command(stat);
+      }
+      co_return;
+    }
 
     // Claim it (queued/deferred → sending) unless the customer is suppressed.
     std::vector<std::string> claim_keys{key, keys::kSuppressed};

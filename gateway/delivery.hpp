@@ -56,6 +56,7 @@ struct DeliveryOptions {
   std::chrono::milliseconds reclaim_after{30000};
   std::string public_url;          // for unsubscribe links; empty: none
   std::string unsubscribe_secret;  // signs them
+  config::PoliciesConfig policies;  // quiet hours and frequency caps (gateway/policies.hpp)
 };
 
 class DeliveryWorker {

@@ -16,7 +16,8 @@ constexpr const char* kAdminKey = "test-admin-key";
 constexpr const char* kAgentToken = "test-agent-token";
 
 /// A config for tests: `{port}`, `{dir}` and `{redis}` are filled in by HeraldProcess.
-/// `extra` holds further top-level sections (each key once).
+/// `extra` holds further top-level sections (each key once). Unless `extra` has a
+/// `policies:` section, quiet hours are turned off (channels: []).
 std::string test_config(const std::string& extra = {}, const std::string& server_extra = {});
 
 class HeraldProcess {
