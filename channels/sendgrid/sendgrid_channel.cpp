@@ -2,6 +2,9 @@
 
 #include "channels/sendgrid/sendgrid_channel.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include "channels/http_client.hpp"
 #include "channels/provider/provider_http.hpp"
 
@@ -96,7 +99,21 @@ SendResult classify(const HttpResponse& response) {
     auto id = response.header("x-message-id");
     return provider::accepted(id);
   }
-  if (auto common = provider::classify_common(response)) return *common;
+  if (auto common = provider::classify_common(response)) {
+    // SendGrid's rate limit answers name the end of the window in X-RateLimit-Reset (unix
+    // seconds) rather than in Retry-After.
+    if (response.status == 429 && !common->retry_after) {
+      auto reset = response.header("x-ratelimit-reset");
+      if (!reset.empty() && reset.size() < 12 &&
+          reset.find_first_not_of("0123456789") == std::string::npos) {
+        auto at = std::chrono::system_clock::time_point(std::chrono::seconds(std::stoll(reset)));
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+            at - std::chrono::system_clock::now());
+        common->retry_after = std::max(wait, std::chrono::milliseconds(0));
+      }
+    }
+    return *common;
+  }
   auto json = provider::parse_json(response.body);
   std::string text;
   if (json.is_object() && json.contains("errors") && json["errors"].is_array() &&

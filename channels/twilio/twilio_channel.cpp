@@ -2,6 +2,9 @@
 
 #include "channels/twilio/twilio_channel.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include "channels/http_client.hpp"
 #include "channels/provider/provider_http.hpp"
 
@@ -38,6 +41,71 @@ TwilioChannel::TwilioChannel(TwilioSettings settings) : settings_(std::move(sett
 }
 
 namespace {
+
+// GSM 03.38 basic character set beyond ASCII letters and digits, and the extension table
+// (two septets each): the same count as templates/sms_segments.cpp, which renders `segments`.
+constexpr char32_t kGsmBasic[] = {
+    U'@',  U'£', U'$', U'¥', U'è', U'é', U'ù', U'ì', U'ò', U'Ç', U'\n', U'Ø', U'ø',
+    U'\r', U'Å', U'å', U'Δ', U'_', U'Φ', U'Γ', U'Λ', U'Ω', U'Π', U'Ψ',  U'Σ', U'Θ',
+    U'Ξ',  U'Æ', U'æ', U'ß', U'É', U' ', U'!', U'"', U'#', U'¤', U'%',  U'&', U'\'',
+    U'(',  U')', U'*', U'+', U',', U'-', U'.', U'/', U':', U';', U'<',  U'=', U'>',
+    U'?',  U'¡', U'Ä', U'Ö', U'Ñ', U'Ü', U'§', U'¿', U'ä', U'ö', U'ñ',  U'ü', U'à'};
+constexpr char32_t kGsmExtension[] = {U'\f', U'^', U'{', U'}', U'\\', U'[', U'~', U']', U'|', U'€'};
+
+/// Septets of `c` in GSM-7: 1, 2 (extension table), or 0 when it has none.
+int gsm_septets(char32_t c) {
+  if ((c >= U'a' && c <= U'z') || (c >= U'A' && c <= U'Z') || (c >= U'0' && c <= U'9')) return 1;
+  for (char32_t b : kGsmBasic)
+    if (b == c) return 1;
+  for (char32_t e : kGsmExtension)
+    if (e == c) return 2;
+  return 0;
+}
+
+/// The code points of UTF-8 text (an invalid byte counts as U+FFFD).
+std::vector<char32_t> code_points(const std::string& text) {
+  std::vector<char32_t> out;
+  for (std::size_t i = 0; i < text.size();) {
+    auto b = static_cast<unsigned char>(text[i]);
+    int extra = b < 0x80 ? 0 : (b >> 5) == 6 ? 1 : (b >> 4) == 14 ? 2 : (b >> 3) == 30 ? 3 : -1;
+    if (extra < 0 || i + static_cast<std::size_t>(extra) >= text.size()) {
+      out.push_back(0xFFFD);
+      ++i;
+      continue;
+    }
+    char32_t c = extra == 0 ? b : b & (0x3F >> extra);
+    for (int k = 1; k <= extra; ++k) c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    out.push_back(c);
+    i += static_cast<std::size_t>(extra) + 1;
+  }
+  return out;
+}
+
+/// The segments an SMS body takes: one of 160 septets (GSM-7) or 70 UTF-16 units (UCS-2),
+/// else parts of 153 / 67 that never split a character.
+unsigned count_segments(const std::string& body) {
+  auto chars = code_points(body);
+  bool gsm = true;
+  for (char32_t c : chars) gsm = gsm && gsm_septets(c) > 0;
+  auto size = [&](char32_t c) -> std::size_t {
+    return gsm ? static_cast<std::size_t>(gsm_septets(c)) : (c > 0xFFFF ? 2 : 1);
+  };
+  std::size_t units = 0;
+  for (char32_t c : chars) units += size(c);
+  if (units == 0) return 0;
+  if (units <= (gsm ? 160u : 70u)) return 1;
+  const std::size_t part = gsm ? 153 : 67;
+  unsigned parts = 1;
+  std::size_t used = 0;
+  for (char32_t c : chars) {
+    if (used + size(c) > part) {
+      ++parts;
+      used = 0;
+    }
+    used += size(c);
+  }
+  return parts;
+}
 
 HttpRequest build(const TwilioSettings& settings, const std::string& url,
                   const std::string& authorization, const OutboundMessage& message,
@@ -93,9 +161,12 @@ asio::awaitable<SendResult> TwilioChannel::send(const OutboundMessage& message,
   std::string body = content.contains("body") && content["body"].is_string()
                          ? content["body"].get<std::string>()
                          : std::string();
-  unsigned segments = content.contains("segments") && content["segments"].is_number_unsigned()
-                          ? content["segments"].get<unsigned>()
-                          : 1;
+  // The body's own count; the rendered `segments` when it says more (any JSON integer:
+  // a signed one is as good as an unsigned one).
+  unsigned segments = count_segments(body);
+  if (content.contains("segments") && content["segments"].is_number_integer() &&
+      content["segments"].get<long long>() > static_cast<long long>(segments))
+    segments = static_cast<unsigned>(std::min<long long>(content["segments"].get<long long>(), 100000));
   if (body.empty()) co_return provider::failure(Outcome::kPermanent, "empty_body", "the SMS body is empty");
   if (segments > settings_.max_segments)
     co_return provider::failure(Outcome::kPermanent, "too_many_segments",

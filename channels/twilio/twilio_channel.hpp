@@ -3,7 +3,8 @@
 // HTTP Basic with the account SID and auth token (spec/providers.md).
 //
 // Config: base_url (https://api.twilio.com), account_sid, auth_token, from or
-// messaging_service_sid, max_segments (4: longer messages are refused before sending).
+// messaging_service_sid, max_segments (4: longer messages are refused before sending;
+// the body's segments are counted here too, GSM-7 or UCS-2 as spec/templates.md says).
 // Status callbacks are requested at PUBLIC_URL/hooks/twilio.
 
 #include <memory>

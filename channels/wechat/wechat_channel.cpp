@@ -2,6 +2,8 @@
 
 #include "channels/wechat/wechat_channel.hpp"
 
+#include <stdexcept>
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -85,12 +87,28 @@ asio::awaitable<std::string> WechatChannel::access_token(SendContext& context, s
                                                          SendResult& error) {
   auto key = token_key();
   auto lock = key + ":lock";
+  // A token this send can use: present, and not the one WeChat just refused. The stored
+  // token is never erased: an instance that read the stale token a moment ago must not
+  // delete the new one another instance stored meanwhile; the lock holder overwrites it.
+  auto usable = [&](const std::optional<std::string>& token) {
+    return token && !token->empty() && *token != stale;
+  };
+  // The lock outlives the fetch it guards; a waiter waits as long as one fetch may take.
+  const auto lock_ttl = settings_.common.timeout + std::chrono::seconds(5);
+  const auto deadline =
+      std::chrono::steady_clock::now() + settings_.common.timeout + std::chrono::seconds(2);
   asio::steady_timer pause(co_await asio::this_coro::executor);
-  for (int attempt = 0; attempt < 40; ++attempt) {
+  for (;;) {
     auto current = co_await context.shared->get(key);
-    if (current && !current->empty() && *current != stale) co_return *current;
-    if (current && *current == stale && !stale.empty()) co_await context.shared->erase(key);
-    if (co_await context.shared->put_if_absent(lock, "1", std::chrono::seconds(10))) {
+    if (usable(current)) co_return *current;
+    if (co_await context.shared->put_if_absent(lock, "1", lock_ttl)) {
+      // Read again under the lock: the previous holder may have stored a fresh token
+      // between our read and our lock, and a fetch would invalidate it.
+      current = co_await context.shared->get(key);
+      if (usable(current)) {
+        co_await context.shared->erase(lock);
+        co_return *current;
+      }
       HttpRequest request;
       request.url = settings_.base_url + "/cgi-bin/token?grant_type=client_credential&appid=" +
                     provider::percent_encode(settings_.app_id) +
@@ -114,16 +132,19 @@ asio::awaitable<std::string> WechatChannel::access_token(SendContext& context, s
       long expires = json.contains("expires_in") && json["expires_in"].is_number_integer()
                          ? json["expires_in"].get<long>()
                          : 7200;
-      auto ttl = std::chrono::seconds(std::max(60L, expires - 300));
+      // Kept until 5 minutes before WeChat expires it (half its life when that is short).
+      auto ttl = std::chrono::seconds(expires > 600 ? expires - 300 : std::max(1L, expires / 2));
       co_await context.shared->put(key, token, ttl);
       co_await context.shared->erase(lock);
       co_return token;
     }
+    if (std::chrono::steady_clock::now() >= deadline) break;
     // Another instance is fetching: its token will be in the store shortly.
     pause.expires_after(std::chrono::milliseconds(50));
     co_await pause.async_wait(asio::use_awaitable);
   }
-  error = provider::failure(Outcome::kRetryable, "token", "no access token after waiting 2 s");
+  error = provider::failure(Outcome::kRetryable, "token",
+                            "no access token: another instance's fetch did not finish");
   co_return std::string();
 }
 
@@ -135,6 +156,8 @@ asio::awaitable<SendResult> WechatChannel::send(const OutboundMessage& message,
   if (!has_text && !has_template)
     co_return provider::failure(Outcome::kPermanent, "empty_content", "no text and no template");
   bool as_text = has_text && (provider::window_open(message, std::chrono::hours(48)) || !has_template);
+  if (!context.shared)  // the token must be shared: a fetch invalidates every other instance's
+    throw std::logic_error("wechat_oa needs SendContext::shared (the Redis store)");
 
   SendResult result;
   std::string stale;
