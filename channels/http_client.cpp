@@ -173,6 +173,8 @@ std::string HttpResponse::header(std::string_view name) const {
   return {};
 }
 
+constexpr long kMaxHostConnections = 16;
+
 struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   struct Socket {
     explicit Socket(asio::io_context& ioc, curl_socket_t fd, uint64_t id)
@@ -191,6 +193,11 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+    // At most kMaxHostConnections connections to one host: further transfers wait for a
+    // free one and reuse it, instead of opening a connection each (providers throttle
+    // connection storms, and an SMTP relay would see hundreds of sessions).
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, kMaxHostConnections);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, kMaxHostConnections * 4);
   }
 
   asio::io_context& ioc;

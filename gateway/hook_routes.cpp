@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
+#include <optional>
 
 #include "channels/messenger/messenger_channel.hpp"
 #include "channels/twilio/twilio_channel.hpp"
@@ -12,6 +14,7 @@
 #include "channels/whatsapp/whatsapp_channel.hpp"
 #include "gateway/consent.hpp"
 #include "gateway/ingest/event.hpp"
+#include "gateway/ingest/timestamp.hpp"
 #include "gateway/ingest_routes.hpp"
 #include "gateway/keys.hpp"
 #include "gateway/log.hpp"
@@ -30,6 +33,29 @@ namespace hooks = channels::webhooks;
 namespace {
 
 const redis::Script kAdvanceScript(messages::kAdvance);
+
+// The customer-care window only moves forward: a message the customer wrote earlier,
+// delivered late (providers retry for days), must not close the window a later one
+// opened. KEYS: profile. ARGV: field (in:CHANNEL), unix ms.
+const redis::Script kOpenWindow(R"lua(
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') or 0
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end
+return 0
+)lua");
+
+// Inbound messages already taken, by the provider's id: a provider's retry of a webhook
+// is acknowledged without opting out, opening the window or recording anything again.
+// Claimed for a few minutes while it is being handled (a crash lets the retry through),
+// then kept for 7 days.
+std::string seen_key(const std::string& provider, const std::string& provider_message_id) {
+  return "herald:hookseen:" + provider + ":" + provider_message_id;
+}
+constexpr const char* kClaimSeconds = "300";
+constexpr const char* kSeenSeconds = "604800";
+
+// Watermark statuses (Messenger's read, and delivery without mids) cover the customer's
+// recent messages on the channel that were sent up to the watermark.
+constexpr const char* kWatermarkScan = "99";
 
 struct HookState {
   config::Config config;
@@ -84,12 +110,78 @@ int64_t now_ms() {
       .count();
 }
 
+std::string status_detail(const std::string& provider, const hooks::StatusUpdate& s) {
+  return s.error_code.empty() ? provider
+                              : s.error_code + (s.error_message.empty() ? "" : ": " + s.error_message);
+}
+
+/// When a message was handed to the provider (its `sent` timeline entry), unix ms.
+std::optional<int64_t> sent_at(const std::string& timeline) {
+  auto entries = nlohmann::json::parse(timeline, nullptr, false);
+  if (!entries.is_array()) return std::nullopt;
+  for (const auto& e : entries) {
+    if (!e.is_object() || e.value("status", "") != "sent" || !e.contains("at") || !e["at"].is_string())
+      continue;
+    if (auto t = ingest::parse_rfc3339(e["at"].get<std::string>()))
+      return t->time_since_epoch().count();
+  }
+  return std::nullopt;
+}
+
+/// A watermark status: every recent message of the recipient on this channel and provider
+/// that was sent up to the watermark moves forward to it.
+asio::awaitable<void> apply_watermark(const std::string& channel, const std::string& provider,
+                                      const hooks::StatusUpdate& s) {
+  auto& redis = *current_worker().redis;
+  auto owner = co_await redis.command("GET", keys::address(channel, s.recipient));
+  if (owner.is_error()) throw redis::CommandError(owner.str);
+  if (owner.is_nil()) {
+    hook_counter(provider, "status_unknown").inc();
+    co_return;
+  }
+  const std::string customer = owner.str;
+  auto list = co_await redis.command("LRANGE", keys::customer_messages(customer), "0", kWatermarkScan);
+  if (list.is_error()) throw redis::CommandError(list.str);
+  std::vector<std::string> ids;
+  std::vector<std::vector<std::string>> reads;
+  for (const auto& item : list.elements) {
+    auto j = nlohmann::json::parse(item.str, nullptr, false);
+    if (!j.is_object() || !j.contains("id") || !j["id"].is_string()) continue;
+    ids.push_back(j["id"].get<std::string>());
+    reads.push_back({"HMGET", messages::key(customer, ids.back()), "channel", "provider", "status",
+                     "timeline"});
+  }
+  if (reads.empty()) co_return;
+  auto replies = co_await redis.pipeline(reads);
+  for (std::size_t i = 0; i < ids.size() && i < replies.size(); ++i) {
+    const auto& f = replies[i].elements;
+    if (f.size() < 4 || f[0].is_nil() || f[0].str != channel || f[1].str != provider) continue;
+    // Only messages the provider took and has not reported on as failed: a watermark
+    // says nothing about a message that never arrived.
+    if ((f[2].str != "sent" && f[2].str != "delivered") ||
+        !hooks::status_moves_forward(f[2].str, s.status))
+      continue;
+    auto at = sent_at(f[3].str);
+    if (!at || (s.at_unix_ms && *at > *s.at_unix_ms)) continue;
+    std::vector<std::string> ks{messages::key(customer, ids[i])};
+    std::vector<std::string> as{s.status, messages::timeline_entry(s.status, status_detail(provider, s)),
+                                std::string()};
+    auto moved = co_await kAdvanceScript.run(redis, ks, as);
+    if (moved.is_error()) throw redis::CommandError(moved.str);
+    hook_counter(provider, moved.as_integer().value_or(0) ? "status" : "status_stale").inc();
+  }
+}
+
 /// Moves the messages of the status updates forward.
-asio::awaitable<void> apply_statuses(const std::string& provider,
+asio::awaitable<void> apply_statuses(const std::string& channel, const std::string& provider,
                                      const std::vector<hooks::StatusUpdate>& statuses) {
   auto& redis = *current_worker().redis;
   for (const auto& s : statuses) {
-    if (s.provider_message_id.empty() || s.opt_out) continue;  // watermarks: not tracked
+    if (s.opt_out) continue;
+    if (s.provider_message_id.empty()) {
+      if (!s.recipient.empty() && s.at_unix_ms) co_await apply_watermark(channel, provider, s);
+      continue;
+    }
     auto owner = co_await redis.command("GET", messages::provider_key(provider, s.provider_message_id));
     if (owner.is_error()) throw redis::CommandError(owner.str);
     if (owner.is_nil()) {
@@ -98,8 +190,7 @@ asio::awaitable<void> apply_statuses(const std::string& provider,
     }
     auto tab = owner.str.find('\t');
     if (tab == std::string::npos) continue;
-    std::string detail = s.error_code.empty() ? provider
-                                              : s.error_code + (s.error_message.empty() ? "" : ": " + s.error_message);
+    std::string detail = status_detail(provider, s);
     std::vector<std::string> ks{messages::key(owner.str.substr(0, tab), owner.str.substr(tab + 1))};
     std::vector<std::string> as{s.status, messages::timeline_entry(s.status, detail),
                                 s.status == "failed" ? detail : std::string()};
@@ -109,56 +200,113 @@ asio::awaitable<void> apply_statuses(const std::string& provider,
   }
 }
 
-/// One inbound message: deduplicated, window opened, recorded as an event.
-asio::awaitable<void> apply_inbound(const HookState& state, const std::string& channel,
-                                    const std::string& provider,
-                                    const std::vector<hooks::InboundMessage>& inbound) {
+bool is_stop_keyword(const std::string& keyword) {
+  static const std::vector<std::string> kStop{"STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"};
+  return std::find(kStop.begin(), kStop.end(), keyword) != kStop.end();
+}
+
+ingest::Event inbound_event(const std::string& customer, bool new_customer,
+                            const std::string& channel, const std::string& provider,
+                            const hooks::InboundMessage& m, int64_t at, int64_t received) {
+  ingest::Event e;
+  e.type = ingest::EventType::kTrack;
+  e.user_id = customer;
+  e.event = "message.received";
+  nlohmann::ordered_json properties = nlohmann::ordered_json::object();
+  properties["channel"] = channel;
+  properties["provider"] = provider;
+  properties["text"] = m.text;
+  properties["provider_message_id"] = m.provider_message_id;
+  if (!m.media_urls.empty()) properties["media_urls"] = m.media_urls;
+  if (!m.profile_name.empty()) properties["profile_name"] = m.profile_name;
+  e.properties = properties.dump();
+  nlohmann::ordered_json traits = nlohmann::ordered_json::object();
+  if (new_customer) traits[address_trait(channel)] = m.from;
+  e.traits = traits.dump();
+  e.context = "{}";
+  e.integrations = "{}";
+  // The provider's id also deduplicates the event (within ingest.dedupe_window).
+  e.message_id = provider + ":" + (m.provider_message_id.empty() ? std::to_string(received) : m.provider_message_id);
+  e.timestamp = ingest::Timestamp(std::chrono::milliseconds(at));
+  e.received_at = ingest::Timestamp(std::chrono::milliseconds(received));
+  return e;
+}
+
+/// The inbound messages of one webhook: each deduplicated by the provider's id (a retry
+/// changes nothing), the window opened, STOP/START recorded, and recorded as an event.
+asio::awaitable<void> handle_inbound(const HookState& state, const std::string& channel,
+                                     const std::string& provider,
+                                     const std::vector<hooks::InboundMessage>& inbound,
+                                     std::vector<std::string>& claimed) {
   auto& redis = *current_worker().redis;
   std::vector<ingest::Event> events;
   for (const auto& m : inbound) {
     if (m.from.empty()) continue;
+    if (!m.provider_message_id.empty()) {
+      auto seen = seen_key(provider, m.provider_message_id);
+      auto claim = co_await redis.command("SET", seen, "1", "NX", "EX", kClaimSeconds);
+      if (claim.is_error()) throw redis::CommandError(claim.str);
+      if (claim.is_nil()) {  // taken before (or being taken right now)
+        hook_counter(provider, "inbound_duplicate").inc();
+        continue;
+      }
+      claimed.push_back(std::move(seen));
+    }
     auto owner = co_await redis.command("GET", keys::address(channel, m.from));
     if (owner.is_error()) throw redis::CommandError(owner.str);
     std::string customer = owner.is_nil() ? channel + ":" + m.from : owner.str;
-    // The window opens with the customer's message (kept as unix ms).
-    std::vector<std::string> window{"HSET", keys::customer(customer), "in:" + channel,
-                                    std::to_string(m.at_unix_ms.value_or(now_ms()))};
-    co_await redis.command(window);
+    const int64_t received = now_ms();
+    // The window opens with the customer's message (unix ms, never later than now).
+    const int64_t at = std::min(m.at_unix_ms.value_or(received), received);
+    std::vector<std::string> window_keys{keys::customer(customer)};
+    std::vector<std::string> window_args{"in:" + channel, std::to_string(at)};
+    auto opened = co_await kOpenWindow.run(redis, window_keys, window_args);
+    if (opened.is_error()) throw redis::CommandError(opened.str);
 
     auto keyword = upper_trimmed(m.text);
-    static const std::vector<std::string> kStop{"STOP", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"};
-    if (std::find(kStop.begin(), kStop.end(), keyword) != kStop.end())
+    if (is_stop_keyword(keyword))
       co_await record_consent(redis, customer, channel, "opted_out", "inbound:" + keyword);
     else if (keyword == "START")
       co_await record_consent(redis, customer, channel, "opted_in", "inbound:START");
 
-    ingest::Event e;
-    e.type = ingest::EventType::kTrack;
-    e.user_id = customer;
-    e.event = "message.received";
-    nlohmann::ordered_json properties = nlohmann::ordered_json::object();
-    properties["channel"] = channel;
-    properties["provider"] = provider;
-    properties["text"] = m.text;
-    properties["provider_message_id"] = m.provider_message_id;
-    if (!m.media_urls.empty()) properties["media_urls"] = m.media_urls;
-    if (!m.profile_name.empty()) properties["profile_name"] = m.profile_name;
-    e.properties = properties.dump();
-    nlohmann::ordered_json traits = nlohmann::ordered_json::object();
-    if (owner.is_nil()) traits[address_trait(channel)] = m.from;
-    e.traits = traits.dump();
-    e.context = "{}";
-    e.integrations = "{}";
-    // The provider's id deduplicates: a webhook sent again is acknowledged, not
-    // processed twice (within ingest.dedupe_window).
-    e.message_id = provider + ":" + (m.provider_message_id.empty() ? std::to_string(now_ms()) : m.provider_message_id);
-    auto at = m.at_unix_ms.value_or(now_ms());
-    e.timestamp = ingest::Timestamp(std::chrono::milliseconds(at));
-    e.received_at = ingest::Timestamp(std::chrono::milliseconds(now_ms()));
-    events.push_back(std::move(e));
+    events.push_back(inbound_event(customer, owner.is_nil(), channel, provider, m, at, received));
     hook_counter(provider, "inbound").inc();
   }
   if (!events.empty()) co_await append_events(state.config, events);
+}
+
+asio::awaitable<void> apply_inbound(const HookState& state, const std::string& channel,
+                                    const std::string& provider,
+                                    const std::vector<hooks::InboundMessage>& inbound) {
+  std::vector<std::string> claimed;
+  std::exception_ptr failure;
+  try {
+    co_await handle_inbound(state, channel, provider, inbound, claimed);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  auto& redis = *current_worker().redis;
+  if (failure) {
+    // Not recorded: let the provider's retry through (best effort: Redis may be gone).
+    if (!claimed.empty()) {
+      std::vector<std::string> del{"DEL"};
+      del.insert(del.end(), claimed.begin(), claimed.end());
+      try {
+        co_await redis.command(del);
+      } catch (const std::exception&) {
+      }
+    }
+    std::rethrow_exception(failure);
+  }
+  // Recorded durably: remember the ids for 7 days.
+  std::vector<std::vector<std::string>> keep;
+  for (const auto& key : claimed) keep.push_back({"EXPIRE", key, kSeenSeconds});
+  if (keep.empty()) co_return;
+  try {
+    co_await redis.pipeline(keep);
+  } catch (const std::exception&) {
+    // Recorded all the same; the claims expire on their own.
+  }
 }
 
 /// Opt-outs reported by the provider (a WeChat unsubscribe, ...).
@@ -175,7 +323,7 @@ asio::awaitable<void> apply_opt_outs(const std::string& channel, const std::stri
 
 asio::awaitable<void> apply(const HookState& state, const std::string& channel,
                             const std::string& provider, const hooks::ParsedHook& parsed) {
-  co_await apply_statuses(provider, parsed.statuses);
+  co_await apply_statuses(channel, provider, parsed.statuses);
   co_await apply_opt_outs(channel, provider, parsed.statuses);
   co_await apply_inbound(state, channel, provider, parsed.inbound);
 }
@@ -306,9 +454,16 @@ void add_hook_routes(Router& router, const config::Config& config,
              [state](Request& request) -> asio::awaitable<Response> {
                auto target = verify_unsubscribe_token(state->unsubscribe_secret, request.params.at("token"));
                if (!target) throw ApiError(404, "not_found", "this unsubscribe link is not valid");
-               co_await record_consent(*current_worker().redis, target->customer_id, target->channel,
-                                       "opted_out", "one_click_unsubscribe");
-               hook_counter("email", "unsubscribe").inc();
+               auto& redis = *current_worker().redis;
+               // An erased customer has nothing left to unsubscribe (and is suppressed):
+               // recording consent would bring a profile back.
+               auto created = co_await redis.command("HGET", keys::customer(target->customer_id), "ca");
+               if (created.is_error()) throw redis::CommandError(created.str);
+               if (!created.is_nil() && !created.str.empty()) {
+                 co_await record_consent(redis, target->customer_id, target->channel, "opted_out",
+                                         "one_click_unsubscribe");
+                 hook_counter("email", "unsubscribe").inc();
+               }
                auto response = Response::text(
                    200, html_page("Unsubscribed", "<h1>You are unsubscribed</h1><p>You will not "
                                                   "receive marketing messages on this channel any more.</p>"),

@@ -4,13 +4,18 @@
 // changes nothing), and /u/{token}, the one-click unsubscribe of RFC 8058.
 //
 // Status callbacks move the message (found through the provider's id) forward only.
-// Inbound messages are deduplicated by the provider's id (7 days), open the channel's
-// customer-care window (customer field in:CHANNEL, unix ms), find the customer by the
-// address index (or create one, keyed CHANNEL:ADDRESS, with the address as its trait),
-// and are appended as `message.received` events (properties: channel, provider, text,
+// Watermark statuses (Messenger's read, and a delivery without mids) move every recent
+// message of the recipient on that channel that was sent up to the watermark.
+// Inbound messages are deduplicated by the provider's id (herald:hookseen:PROVIDER:ID,
+// 7 days) before anything else, so a provider's retry changes nothing; they open the
+// channel's customer-care window (customer field in:CHANNEL, unix ms; it only moves
+// forward, and never past the time of receipt), find the customer by the address index
+// (or create one, keyed CHANNEL:ADDRESS, with the address as its trait), and are
+// appended as `message.received` events (properties: channel, provider, text,
 // provider_message_id, media_urls), durably before the webhook is answered.
 // STOP, UNSUBSCRIBE, CANCEL, END, QUIT (the whole message, any case) record an opt-out
 // of the channel; START an opt-in.
+// One-click unsubscribe records nothing for a customer who no longer exists (erased).
 
 #include <map>
 #include <memory>

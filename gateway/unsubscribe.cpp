@@ -64,6 +64,9 @@ std::optional<std::string> b64url_decode(std::string_view text) {
       out += static_cast<char>((buffer >> bits) & 0xFF);
     }
   }
+  // Only the canonical encoding: the unused low bits of the last character must be zero,
+  // or several strings would carry one token (an altered link would still work).
+  if ((buffer & ((1u << bits) - 1)) != 0) return std::nullopt;
   return out;
 }
 

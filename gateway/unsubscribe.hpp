@@ -3,7 +3,9 @@
 // the channel opaquely, signed so that nobody can forge one for somebody else.
 //
 // TOKEN = base64url(CHANNEL "\n" CUSTOMER_ID) "." base64url(first 16 bytes of
-// HMAC-SHA256(secret, the same bytes)). Verified in constant time.
+// HMAC-SHA256(secret, the same bytes)), base64url without padding and only in its canonical
+// form (a string whose unused trailing bits are set is another, invalid, token). Verified
+// in constant time.
 
 #include <optional>
 #include <string>
