@@ -185,6 +185,10 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     bool reading = false, writing = false;
   };
 
+  std::chrono::steady_clock::time_point timer_due{};
+  bool timer_pending = false;
+  bool timeout_posted = false;
+
   explicit Impl(asio::io_context& ioc) : ioc(ioc), timer(ioc) {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -222,19 +226,43 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     return 0;
   }
 
+  // libcurl asks for a new timeout after nearly every step of every transfer. Re-arming
+  // the Asio timer each time costs a timerfd_settime system call, so: a timeout of 0
+  // is a posted call; a later deadline than the one armed is left alone (an early
+  // wake-up does no harm: libcurl then asks again); -1 ("no timeout") likewise.
   static int on_timer(CURLM*, long timeout_ms, void* user) {
     auto* self = static_cast<Impl*>(user);
-    self->timer.cancel();
     if (timeout_ms < 0) return 0;
-    self->timer.expires_after(std::chrono::milliseconds(timeout_ms));
+    if (timeout_ms == 0) {
+      if (!self->timeout_posted) {
+        self->timeout_posted = true;
+        asio::post(self->ioc, [weak = self->weak_from_this()] {
+          auto self = weak.lock();
+          if (!self || !self->multi) return;
+          self->timeout_posted = false;
+          self->on_timeout();
+        });
+      }
+      return 0;
+    }
+    auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    if (self->timer_pending && self->timer_due <= due) return 0;
+    self->timer_due = due;
+    self->timer_pending = true;
+    self->timer.expires_at(due);  // a wait already pending ends with operation_aborted
     self->timer.async_wait([weak = self->weak_from_this()](boost::system::error_code ec) {
       auto self = weak.lock();
       if (ec || !self || !self->multi) return;
-      int running = 0;
-      curl_multi_socket_action(self->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-      self->collect();
+      self->timer_pending = false;
+      self->on_timeout();
     });
     return 0;
+  }
+
+  void on_timeout() {
+    int running = 0;
+    curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    collect();
   }
 
   void forget(curl_socket_t fd) {

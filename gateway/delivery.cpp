@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <random>
+#include <unordered_set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -143,6 +144,7 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
   std::mt19937_64 random{std::random_device{}()};
 
   std::size_t in_flight = 0;
+  std::unordered_set<std::string> entries_in_flight;  // stream entry ids being handled
   std::vector<std::string> acks;  // stream entries done, not yet acknowledged
   asio::steady_timer wake;        // cancelled when a delivery finishes
 
@@ -164,6 +166,26 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
     std::chrono::milliseconds wait(pick(random));
     if (after && *after > wait) wait = *after;
     return wait;
+  }
+
+  /// Waits for a slot of the provider's shared rate (`rate`, reserved in Redis), before
+  /// the claim: a message waiting for its slot is still queued, so a crash meanwhile
+  /// leaves it to be sent by another worker rather than marked interrupted.
+  asio::awaitable<void> wait_for_rate(redis::Client& redis, const std::string& channel) {
+    auto target = channels.find(channel);
+    if (target == channels.end() || !target->second.adapter || !target->second.settings.rate)
+      co_return;
+    std::vector<std::string> rate_keys{messages::rate_key(target->second.provider, channel)};
+    std::vector<std::string> rate_args{
+        std::to_string(static_cast<int64_t>(1e6 / *target->second.settings.rate))};
+    auto wait = co_await kReserveScript.run(redis, rate_keys, rate_args);
+    if (wait.is_error()) throw redis::CommandError(wait.str);
+    if (auto ms = wait.as_integer(); ms && *ms > 0) {
+      asio::steady_timer pause(co_await asio::this_coro::executor);
+      pause.expires_after(std::chrono::milliseconds(*ms));
+      boost::system::error_code ignored;
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
   }
 
   /// Hands one message over and records the outcome. `recovered`: the entry was pending
@@ -239,8 +261,10 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
       co_return;
     }
 
-    // Claim it (queued/deferred → sending) unless the customer is suppressed.
-    std::vector<std::string> claim_keys{key, keys::kSuppressed};
+    co_await wait_for_rate(redis, channel);
+    // Claim it (queued/deferred → sending) unless the customer is suppressed or has
+    // opted out of the channel since it was queued.
+    std::vector<std::string> claim_keys{key, keys::kSuppressed, keys::customer(customer_id)};
     auto target = channels.find(channel);
     std::vector<std::string> claim_args{
         messages::timeline_entry("sending", target != channels.end()
@@ -248,6 +272,8 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
                                                       " via " + target->second.provider
                                                 : std::string()),
         messages::timeline_entry("suppressed", "suppression_list"),
+        messages::timeline_entry("suppressed", "consent: opted out of " + channel),
+        channel,
         hashed_identifier("id", customer_id)};
     if (!out.to.empty()) claim_args.push_back(hashed_identifier(channel, out.to));
     auto claimed = co_await kClaimScript.run(redis, claim_keys, claim_args);
@@ -263,19 +289,6 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
     } else if (target == channels.end() || !target->second.adapter) {
       result = {Outcome::kPermanent, "", "no_adapter", "no adapter for the " + channel + " channel", {}};
     } else {
-      const auto& settings = target->second.settings;
-      if (settings.rate) {
-        // A slot of the provider's shared rate: reserved now, waited for here.
-        std::vector<std::string> rate_keys{messages::rate_key(provider, channel)};
-        std::vector<std::string> rate_args{std::to_string(static_cast<int64_t>(1e6 / *settings.rate))};
-        auto wait = co_await kReserveScript.run(redis, rate_keys, rate_args);
-        if (auto ms = wait.as_integer(); ms && *ms > 0) {
-          asio::steady_timer pause(co_await asio::this_coro::executor);
-          pause.expires_after(std::chrono::milliseconds(*ms));
-          boost::system::error_code ignored;
-          co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-        }
-      }
       if (channel == "email" && !out.transactional && !options.public_url.empty())
         out.unsubscribe_url = options.public_url + "/u/" +
                               unsubscribe_token(options.unsubscribe_secret, customer_id, channel);
@@ -363,13 +376,21 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
       done = false;
     }
     if (done) acks.push_back(entry_id);
+    entries_in_flight.erase(entry_id);
     --in_flight;
     wake.cancel();
   }
 
-  void start(redis::Client& writer, const redis::Reply& entries, bool recovered) {
+  /// Starts the entries not already in flight here (a re-read of our own pending entries,
+  /// or our own entries found by XAUTOCLAIM, must not start a second hand-off of the same
+  /// message: the second would find it `sending` and take it for a dead worker's).
+  /// Returns the id of the last entry seen (empty: none).
+  std::string start(redis::Client& writer, const redis::Reply& entries, bool recovered) {
+    std::string last;
     for (const auto& entry : entries.elements) {
       if (!entry.is_array() || entry.elements.size() < 2) continue;
+      last = entry.elements[0].str;
+      if (!entries_in_flight.insert(last).second) continue;
       std::string id, customer;
       const auto& kv = entry.elements[1].elements;
       for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
@@ -382,6 +403,7 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
                             recovered),
                      asio::detached);
     }
+    return last;
   }
 
   asio::awaitable<void> flush_acks(redis::Client& writer) {
@@ -398,20 +420,42 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
     co_await writer.pipeline(ack);
   }
 
+  /// Resets the idle time of the entries in flight here (XCLAIM to ourselves, JUSTID), so
+  /// that XAUTOCLAIM, in this process or another, never takes a live worker's entry for a
+  /// dead one's — a hand-off may wait for its rate slot far longer than reclaim_after.
+  asio::awaitable<void> heartbeat(redis::Client& writer) {
+    if (entries_in_flight.empty()) co_return;
+    std::vector<std::string> xclaim{"XCLAIM", messages::kDeliveries, kGroup, options.consumer, "0"};
+    xclaim.insert(xclaim.end(), entries_in_flight.begin(), entries_in_flight.end());
+    xclaim.push_back("JUSTID");
+    auto r = co_await writer.command(xclaim);
+    if (r.is_error()) throw redis::CommandError(r.str);
+  }
+
   asio::awaitable<void> run(redis::Client& reader, redis::Client& writer) {
     store = std::make_unique<redis::RedisStore>(writer);
     shared = store.get();
     asio::steady_timer pause(co_await asio::this_coro::executor);
     bool group_ready = false;
     bool read_pending = true;  // our own unacknowledged entries first (a previous life's)
+    std::string pending_from = "0";    // where the re-read of our pending entries goes on
+    std::string reclaim_from = "0-0";  // XAUTOCLAIM's cursor
     auto last_claim = std::chrono::steady_clock::now() - std::chrono::hours(1);
     auto last_move = last_claim;
+    auto last_heartbeat = std::chrono::steady_clock::now();
+    const auto heartbeat_every = std::max<std::chrono::milliseconds>(
+        options.reclaim_after / 3, std::chrono::milliseconds(100));
     for (;;) {
       bool failed = false;
       try {
         co_await flush_acks(writer);
-        if (!reader.connected() || !writer.connected()) {
-          failed = true;
+        failed = !reader.connected() || !writer.connected();
+        if (!failed && std::chrono::steady_clock::now() - last_heartbeat >= heartbeat_every) {
+          co_await heartbeat(writer);
+          last_heartbeat = std::chrono::steady_clock::now();
+        }
+        if (failed) {
+          // The connection is down: paused below.
         } else if (in_flight >= options.max_in_flight) {
           wake.expires_after(std::chrono::milliseconds(100));
           boost::system::error_code ignored;
@@ -433,49 +477,57 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
             last_move = now;
           }
           if (now - last_claim > std::chrono::seconds(10)) {
-            // Entries a dead worker read and never acknowledged.
+            // Entries a dead worker read and never acknowledged; a full batch is followed
+            // by the next one at once.
             auto claimed = co_await writer.command(
                 "XAUTOCLAIM", messages::kDeliveries, kGroup, options.consumer,
-                std::to_string(options.reclaim_after.count()), "0-0", "COUNT", "100");
-            if (claimed.is_array() && claimed.elements.size() >= 2)
-              start(writer, claimed.elements[1], true);
+                std::to_string(options.reclaim_after.count()), reclaim_from, "COUNT", "100");
+            if (claimed.is_error()) throw redis::CommandError(claimed.str);
+            reclaim_from = "0-0";
             last_claim = now;
+            if (claimed.is_array() && claimed.elements.size() >= 2) {
+              start(writer, claimed.elements[1], true);
+              const auto& cursor = claimed.elements[0].str;
+              if (!cursor.empty() && cursor != "0-0") {
+                reclaim_from = cursor;
+                last_claim = now - std::chrono::hours(1);
+              }
+            }
           }
           auto room = options.max_in_flight - in_flight;
           std::vector<std::string> read{"XREADGROUP", "GROUP", kGroup, options.consumer, "COUNT",
                                         std::to_string(std::min<std::size_t>(room, 256)), "BLOCK",
                                         "100", "STREAMS", messages::kDeliveries,
-                                        read_pending ? "0" : ">"};
+                                        read_pending ? pending_from : ">"};
           auto reply = co_await reader.command(read);
           if (reply.is_error()) {
             if (reply.str.find("NOGROUP") != std::string::npos) group_ready = false;
             throw redis::CommandError(reply.str);
           }
-          bool any = false;
+          std::string last;
           if (reply.is_array())
             for (const auto& stream : reply.elements)
-              if (stream.elements.size() >= 2 && !stream.elements[1].elements.empty()) {
-                any = true;
-                start(writer, stream.elements[1], read_pending);
-              }
-          if (read_pending && !any) read_pending = false;
-          if (read_pending && any) {
-            // Our own pending entries are in flight now: wait for them before re-reading
-            // "0", or they would be started twice.
-            while (in_flight > 0) {
-              wake.expires_after(std::chrono::milliseconds(100));
-              boost::system::error_code ignored;
-              co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+              if (stream.elements.size() >= 2 && !stream.elements[1].elements.empty())
+                last = start(writer, stream.elements[1], read_pending);
+          if (read_pending) {
+            // Our own pending entries, a batch at a time; those still in flight here are
+            // skipped by start().
+            if (last.empty()) {
+              read_pending = false;
+              pending_from = "0";
+            } else {
+              pending_from = last;
             }
-            co_await flush_acks(writer);
           }
         }
       } catch (const std::exception& e) {
         log->warn("delivery paused: {}", e.what());
-        read_pending = true;
         failed = true;
       }
       if (failed) {
+        // Entries whose hand-off failed with the connection stay pending: read them again.
+        read_pending = true;
+        pending_from = "0";
         pause.expires_after(std::chrono::milliseconds(500));
         boost::system::error_code ignored;
         co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ignored));

@@ -4,9 +4,11 @@
 // channel's adapter, many at once, then records the outcome (gateway/messages.hpp).
 //
 // For each message:
-//   1. claim it: queued/deferred → sending, unless the customer is on the suppression
-//      list (→ suppressed); a message found in another state is left alone;
-//   2. wait for a slot of the provider's shared rate limit (`rate`, in Redis);
+//   1. wait for a slot of the provider's shared rate limit (`rate`, in Redis), the
+//      message still queued (a crash meanwhile leaves it to be sent by another worker);
+//   2. claim it: queued/deferred → sending, unless the customer is on the suppression
+//      list or has opted out of the channel since it was queued (→ suppressed); a
+//      message found in another state is left alone;
 //   3. hand it to the adapter;
 //   4. accepted → sent (with the provider's id, indexed for status callbacks);
 //      retryable → deferred, tried again after exponential back-off with full jitter
@@ -17,7 +19,9 @@
 //      opted_out, then the next channel as above.
 //
 // Crash safety: the stream entry is acknowledged once the outcome is recorded. An entry
-// left pending by a dead worker is claimed after 30 s. A message found `sending` then
+// left pending by a dead worker is claimed after 30 s (reclaim_after); a live worker
+// keeps its entries in flight from being reclaimed by resetting their idle time every
+// reclaim_after / 3, however long they wait for their rate slot. A message found `sending` then
 // was being handed over when its worker died: whether the provider got it is unknown,
 // and it is not sent again (at most one message per step per run); it is marked failed
 // with the reason `interrupted` and dead-lettered, for an operator to resend.

@@ -33,6 +33,7 @@ namespace hooks = channels::webhooks;
 namespace {
 
 const redis::Script kAdvanceScript(messages::kAdvance);
+const redis::Script kAsTemplateScript(messages::kAsTemplate);
 
 // The customer-care window only moves forward: a message the customer wrote earlier,
 // delivered late (providers retry for days), must not close the window a later one
@@ -185,13 +186,41 @@ asio::awaitable<void> apply_statuses(const std::string& channel, const std::stri
     auto owner = co_await redis.command("GET", messages::provider_key(provider, s.provider_message_id));
     if (owner.is_error()) throw redis::CommandError(owner.str);
     if (owner.is_nil()) {
-      hook_counter(provider, "status_unknown").inc();
+      // Possibly a callback that overtook the delivery worker's record of the provider's
+      // answer: kept for an hour, and applied when that record is written.
+      nlohmann::ordered_json early = nlohmann::ordered_json::object();
+      early["status"] = s.status;
+      early["detail"] = status_detail(provider, s);
+      std::vector<std::vector<std::string>> keep;
+      keep.push_back(std::vector<std::string>{"RPUSH", messages::early_key(provider, s.provider_message_id),
+                                              early.dump()});
+      keep.push_back(std::vector<std::string>{"EXPIRE", messages::early_key(provider, s.provider_message_id),
+                                              "3600"});
+      co_await redis.pipeline(keep);
+      hook_counter(provider, "status_early").inc();
       continue;
     }
     auto tab = owner.str.find('\t');
     if (tab == std::string::npos) continue;
     std::string detail = status_detail(provider, s);
     std::vector<std::string> ks{messages::key(owner.str.substr(0, tab), owner.str.substr(tab + 1))};
+    if (s.status == "failed" && ((provider == "whatsapp_cloud" && s.error_code == "131047") ||
+                                 (provider == "wechat_oa" && s.error_code == "45015"))) {
+      // A text the provider refused later as outside the window: once more as the
+      // template, when the message has one (templates.md, "Per channel").
+      std::vector<std::string> rk{ks[0], messages::kRetries};
+      std::vector<std::string> ra{messages::timeline_entry("queued", "sending again as the template: " + detail),
+                                  owner.str.substr(tab + 1) + "\t" + owner.str.substr(0, tab),
+                                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     std::chrono::system_clock::now().time_since_epoch())
+                                                     .count())};
+      auto again = co_await kAsTemplateScript.run(redis, rk, ra);
+      if (again.is_error()) throw redis::CommandError(again.str);
+      if (again.as_integer().value_or(0) == 1) {
+        hook_counter(provider, "window_closed_retry").inc();
+        continue;
+      }
+    }
     std::vector<std::string> as{s.status, messages::timeline_entry(s.status, detail),
                                 s.status == "failed" ? detail : std::string()};
     auto moved = co_await kAdvanceScript.run(redis, ks, as);

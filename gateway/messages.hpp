@@ -12,6 +12,7 @@
 //                              dead_letter (JSON {reason, at}) once given up
 //   herald:mi:ID               the customer of message ID (GET /v1/messages/{id})
 //   herald:pid:PROVIDER:PID    "CUSTOMER\tID" of a provider's message id (status webhooks)
+//   herald:pidearly:PROVIDER:PID  status callbacks that came before that record (an hour)
 //   herald:deliveries          stream (id, customer) of messages to hand over
 //   herald:dq:retry            sorted set "ID\tCUSTOMER" scored by when to try again (ms)
 //   herald:dead                list of dead letters, newest first, bounded (JSON)
@@ -36,6 +37,11 @@ inline std::string index_key(std::string_view message_id) {
 }
 inline std::string provider_key(std::string_view provider, std::string_view provider_id) {
   return "herald:pid:" + std::string(provider) + ":" + std::string(provider_id);
+}
+/// Status callbacks that arrived before the provider's id was recorded (a list of
+/// {status, detail}, kept an hour): applied when the delivery worker records it.
+inline std::string early_key(std::string_view provider, std::string_view provider_id) {
+  return "herald:pidearly:" + std::string(provider) + ":" + std::string(provider_id);
 }
 inline std::string rate_key(std::string_view provider, std::string_view channel) {
   return "herald:rl:" + std::string(provider) + ":" + std::string(channel);
@@ -72,17 +78,34 @@ return 1
 )lua";
 
 /// Takes a message for a hand-off: queued or deferred → sending, unless one of the
-/// customer's hashed identifiers is on the suppression list (→ suppressed).
-/// KEYS: message hash, suppression set. ARGV: sending entry, suppressed entry, hashed
-/// identifiers... Returns "sending", "suppressed", or the status it found (nothing done).
+/// customer's hashed identifiers is on the suppression list, or the customer has opted
+/// out of the message's channel since it was queued (→ suppressed: policies apply at
+/// send time, and an explicit opt-out stops even transactional messages).
+/// KEYS: message hash, suppression set, customer profile (consent in field cs).
+/// ARGV: sending entry, suppressed entry (suppression list), suppressed entry (consent),
+/// channel, hashed identifiers... Returns "sending", "suppressed", or the status it found
+/// (nothing done).
 inline constexpr const char* kClaim = HERALD_LUA_APPEND_TIMELINE R"lua(
 local s = redis.call('HGET', KEYS[1], 'status')
 if s ~= 'queued' and s ~= 'deferred' then return s or 'missing' end
-for i = 3, #ARGV do
+for i = 5, #ARGV do
   if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 1 then
     redis.call('HSET', KEYS[1], 'status', 'suppressed', 'reason', 'suppression_list')
     append(KEYS[1], ARGV[2])
     return 'suppressed'
+  end
+end
+local cs = redis.call('HGET', KEYS[3], 'cs')
+if cs then
+  local ok, consent = pcall(cjson.decode, cs)
+  if ok and type(consent) == 'table' then
+    local c = consent[ARGV[4]]
+    if type(c) == 'table' then c = c['status'] end
+    if c == 'opted_out' then
+      redis.call('HSET', KEYS[1], 'status', 'suppressed', 'reason', 'consent')
+      append(KEYS[1], ARGV[3])
+      return 'suppressed'
+    end
   end
 end
 redis.call('HSET', KEYS[1], 'status', 'sending')
@@ -130,6 +153,26 @@ end
 redis.call('HSET', KEYS[1], 'status', n)
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'reason', ARGV[3]) end
 append(KEYS[1], ARGV[2])
+return 1
+)lua";
+
+/// Queues a sent text once more as its template, after the provider reported it failed
+/// as outside the customer-care window (WhatsApp 131047, WeChat 45015): only while the
+/// message is `sent`, has a `template` section and has not been re-sent this way before.
+/// KEYS: message hash, retry set. ARGV: timeline entry, retry member, due (ms).
+/// Returns 1 when queued again.
+inline constexpr const char* kAsTemplate = HERALD_LUA_APPEND_TIMELINE R"lua(
+if redis.call('HGET', KEYS[1], 'status') ~= 'sent' then return 0 end
+if redis.call('HGET', KEYS[1], 'as_template') then return 0 end
+local ok, content = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'content') or '')
+if not ok or type(content) ~= 'table' or content['template'] == nil or content['text'] == nil then
+  return 0
+end
+content['text'] = nil
+redis.call('HSET', KEYS[1], 'status', 'queued', 'content', cjson.encode(content), 'as_template', '1',
+           'attempts', '0')
+append(KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 return 1
 )lua";
 

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost-dev libcurl4-openssl-dev libssl-dev libyaml-cpp-dev libhiredis-dev
   libspdlog-dev libfmt-dev libsimdjson-dev nlohmann-json3-dev libphonenumber-dev
-  libhowardhinnant-date-dev libcli11-dev catch2 tzdata
+  libhowardhinnant-date-dev libcli11-dev catch2 tzdata libjemalloc-dev
   # run
   redis-server redis-tools
   # test and benchmark

@@ -5,6 +5,7 @@
 work=$(mktemp -d "/tmp/herald-bench-XXXXXX")
 pids=()
 bench_cleanup() {
+  [ -n "${BENCH_KEEP:-}" ] && { echo "kept $work" >&2; return; }
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null
   rm -rf "$work"

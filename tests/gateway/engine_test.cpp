@@ -346,7 +346,7 @@ TEST_CASE("engine: a customer's runs are shown as the API says") {
   CHECK(read.entries["cart"]["last"] == 1);
 }
 
-TEST_CASE("engine: runs finish on the version they started with; stale timers are ignored") {
+TEST_CASE("engine: runs finish on the version they started with, and stale timers are ignored") {
   test::TempDir dir;
   auto templates = test_templates(dir);
   gateway::ManualClock clock(kStart);

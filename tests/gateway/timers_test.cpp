@@ -190,7 +190,7 @@ TEST_CASE("a timer fires once when the clock passes its due time, with the sink'
   CHECK(pending(redis) == "0");
 }
 
-TEST_CASE("scheduling a timer again moves it; cancelling it prevents it") {
+TEST_CASE("scheduling a timer again moves it, and cancelling it prevents it") {
   RedisServer redis;
   gateway::ManualClock clock(kStart);
   TimerRecordingSink sink;

@@ -312,3 +312,43 @@ TEST_CASE("a late whatsapp message does not close the customer-care window") {
   INFO(sent.dump());
   CHECK(sent["type"] == "text");
 }
+
+TEST_CASE("a text reported failed with 131047 goes once more as the template") {
+  HookEnv env;
+  const std::string phone = "+14155552690", wa_id = "14155552690";
+  env.identify("w-9", {{"phone", phone}, {"first_name", "Ann"}});
+  // The customer writes: the window is open and the next message goes as free text.
+  auto inbound = unique_id("wamid.IN");
+  CHECK(whatsapp(env, wa_inbound(inbound, wa_id, "hi"))["status"] == 200);
+  REQUIRE(env.wait_received("w-9", inbound));
+  std::string id;
+  auto wamid = env.sent_provider_id("w-9", "whatsapp", nullptr, &id);
+  CHECK(last_send(env, "whatsapp")["type"] == "text");
+  auto sends_before = env.sandbox.requests("whatsapp").size();
+
+  // WhatsApp reports the text failed later: outside the window after all.
+  Json errors = Json::array({{{"code", 131047}, {"title", "Re-engagement message"}}});
+  CHECK(whatsapp(env, wa_status(wamid, "failed", wa_id, errors))["status"] == 200);
+  REQUIRE(eventually([&] {
+    auto m = env.message(id);
+    return m["status"] == "sent" && m["timeline"].size() > 4;
+  }));
+  auto resent = last_send(env, "whatsapp");
+  INFO(resent.dump());
+  CHECK(resent["type"] == "template");
+  CHECK(resent["template"]["name"] == "hello_v1");
+  CHECK(env.sandbox.requests("whatsapp").size() == sends_before + 1);
+  auto m = env.message(id);
+  bool explained = false;
+  for (const auto& e : m["timeline"])
+    explained = explained || e.value("detail", "").find("sending again as the template") != std::string::npos;
+  CHECK(explained);
+
+  // Only once: the same report for the template's own id fails the message for good.
+  auto second = m.value("provider_id", "");
+  REQUIRE(!second.empty());
+  CHECK(second != wamid);
+  CHECK(whatsapp(env, wa_status(second, "failed", wa_id, errors))["status"] == 200);
+  REQUIRE(eventually([&] { return env.message(id)["status"] == "failed"; }));
+  CHECK(env.sandbox.requests("whatsapp").size() == sends_before + 1);
+}
