@@ -280,6 +280,19 @@ int App::run() {
   signals.async_wait(on_signal);
   control.run();
 
+  // Messages being handed to providers finish and are recorded before the workers stop,
+  // so that a restart does not find them half-sent (and mark them interrupted).
+  for (auto& slot : workers) slot->delivery->drain();
+  const auto drain_deadline = std::chrono::steady_clock::now() + cfg.server.shutdown_timeout;
+  auto all_drained = [&] {
+    for (auto& slot : workers)
+      if (!slot->delivery->drained()) return false;
+    return true;
+  };
+  while (!all_drained() && std::chrono::steady_clock::now() < drain_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!all_drained()) log->warn("shutdown_timeout reached with messages still being handed over");
+
   stop_workers();
   server.reset();  // acceptors go before their io_contexts
   workers.clear();

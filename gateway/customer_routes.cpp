@@ -87,17 +87,21 @@ std::size_t limit_of(const Request& request) {
 
 std::vector<std::string> current_status_command(const std::string& customer, const OJson& item) {
   return {"HMGET", engine::message_key(customer, item.value("id", std::string())), "status",
-          "timeline", "provider_id"};
+          "timeline", "provider_id", "channel", "provider", "reason"};
 }
 
 OJson messages_page(std::vector<OJson> items, const std::vector<redis::Reply>& current) {
   for (std::size_t i = 0; i < items.size() && i < current.size(); ++i) {
     const auto& fields = current[i].elements;
-    if (fields.size() < 3 || fields[0].is_nil()) continue;
+    if (fields.size() < 6 || fields[0].is_nil()) continue;
     items[i]["status"] = fields[0].str;
     auto timeline = OJson::parse(fields[1].str, nullptr, false);
     if (!timeline.is_discarded()) items[i]["timeline"] = std::move(timeline);
     if (!fields[2].is_nil()) items[i]["provider_id"] = fields[2].str;
+    // A fallback changes the channel and provider after the message was listed.
+    if (!fields[3].is_nil() && !fields[3].str.empty()) items[i]["channel"] = fields[3].str;
+    if (!fields[4].is_nil() && !fields[4].str.empty()) items[i]["provider"] = fields[4].str;
+    if (!fields[5].is_nil() && !fields[5].str.empty()) items[i]["reason"] = fields[5].str;
   }
   return OJson{{"items", std::move(items)}};
 }

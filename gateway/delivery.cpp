@@ -2,6 +2,7 @@
 
 #include "gateway/delivery.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <random>
 #include <unordered_set>
@@ -46,6 +47,7 @@ const std::vector<std::string> kChannels{"email", "sms", "whatsapp", "wechat", "
 const redis::Script kClaimScript(messages::kClaim);
 const redis::Script kReserveScript(messages::kReserveRate);
 const redis::Script kMoveDueScript(messages::kMoveDue);
+const redis::Script kAdvanceScript(messages::kAdvance);
 
 // kFinish, extended with the re-queue (retry or fallback) and the dead letter, so that a
 // message never ends up neither finished nor queued.
@@ -144,6 +146,8 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
   std::mt19937_64 random{std::random_device{}()};
 
   std::size_t in_flight = 0;
+  std::atomic<bool> draining{false};  // set by drain(): start nothing new
+  std::atomic<bool> drained{false};   // draining, nothing in flight, everything acknowledged
   std::unordered_set<std::string> entries_in_flight;  // stream entry ids being handled
   std::vector<std::string> acks;  // stream entries done, not yet acknowledged
   asio::steady_timer wake;        // cancelled when a delivery finishes
@@ -357,10 +361,33 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
     auto applied = co_await kFinishScript.run(redis, ks, as);
     if (applied.is_error()) throw redis::CommandError(applied.str);
     counter(channel, f.status).inc();
+    if (f.status == "sent" && !f.provider_index_key.empty())
+      co_await apply_early_statuses(redis, key, provider, result.provider_message_id);
     if ((f.status == "failed") && !m[kWorkflow].str.empty() && !m[kStep].str.empty()) {
       std::vector<std::string> stat{"HINCRBY", "herald:wfstats:{" + m[kWorkflow].str + "}",
                                     m[kStep].str + ":failed", "1"};
       co_await redis.command(stat);
+    }
+  }
+
+  /// Status callbacks that overtook the record of the provider's id (kept by the
+  /// webhooks under messages::early_key): applied now, forward only.
+  asio::awaitable<void> apply_early_statuses(redis::Client& redis, const std::string& key,
+                                             const std::string& provider,
+                                             const std::string& provider_id) {
+    std::vector<std::vector<std::string>> take;
+    take.push_back(std::vector<std::string>{"LRANGE", messages::early_key(provider, provider_id), "0", "-1"});
+    take.push_back(std::vector<std::string>{"DEL", messages::early_key(provider, provider_id)});
+    auto taken = co_await redis.pipeline(take);
+    for (const auto& item : taken.at(0).elements) {
+      auto early = OJson::parse(item.str, nullptr, false);
+      if (!early.is_object()) continue;
+      const auto status = early.value("status", std::string());
+      const auto detail = early.value("detail", std::string());
+      std::vector<std::string> ks{key};
+      std::vector<std::string> as{status, messages::timeline_entry(status, detail),
+                                  status == "failed" ? detail : std::string()};
+      co_await kAdvanceScript.run(redis, ks, as);
     }
   }
 
@@ -449,6 +476,14 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
       bool failed = false;
       try {
         co_await flush_acks(writer);
+        if (draining) {
+          // Shutting down: hand-offs in flight finish and are recorded; nothing new starts.
+          if (in_flight == 0 && acks.empty()) drained = true;
+          wake.expires_after(std::chrono::milliseconds(20));
+          boost::system::error_code ignored;
+          co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+          continue;
+        }
         failed = !reader.connected() || !writer.connected();
         if (!failed && std::chrono::steady_clock::now() - last_heartbeat >= heartbeat_every) {
           co_await heartbeat(writer);
@@ -543,6 +578,10 @@ DeliveryWorker::DeliveryWorker(asio::io_context& ioc, std::map<std::string, Deli
 DeliveryWorker::~DeliveryWorker() = default;
 
 std::size_t DeliveryWorker::in_flight() const { return impl_->in_flight; }
+
+void DeliveryWorker::drain() { impl_->draining = true; }
+
+bool DeliveryWorker::drained() const { return impl_->drained; }
 
 asio::awaitable<void> DeliveryWorker::run(redis::Client& reader, redis::Client& writer) {
   co_await impl_->run(reader, writer);

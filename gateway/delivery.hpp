@@ -73,7 +73,13 @@ class DeliveryWorker {
   /// `writer` is the worker's shared connection.
   boost::asio::awaitable<void> run(redis::Client& reader, redis::Client& writer);
 
+  /// Messages being handed over now (read it on the worker's thread).
   std::size_t in_flight() const;
+
+  /// Graceful stop, from any thread: hand-offs in flight finish and are recorded, nothing
+  /// new starts; drained() turns true once all is acknowledged.
+  void drain();
+  bool drained() const;
 
  private:
   struct Impl;

@@ -219,3 +219,44 @@ TEST_CASE("Redis restarted while messages are queued: each is sent once or marke
   CHECK(outcome.interrupted <= in_flight_at_stop);
   CHECK(outcome.sent >= kMessages - 2);
 }
+
+TEST_CASE("SIGTERM lets hand-offs in flight finish: none is left interrupted") {
+  RedisServer redis;
+  ProviderSandbox sandbox;
+  TempDir templates;
+  write_templates(templates);
+  ChannelOptions options;
+  options.timeout = "5s";
+  const auto config = delivery_config(sandbox, templates, options);
+  auto first = std::make_unique<HeraldProcess>(redis.url(), config);
+  REQUIRE(first->wait_ready(200));
+  identify(*first, "ann", {{"first_name", "Ann"}, {"phone", "+14155552671"}});
+  set_consent(*first, "ann", "sms", "opted_in");
+
+  // Every Twilio answer takes 1 s: stop while all of them are being handed over.
+  sandbox.set_always("twilio", {{"kind", "delay"}, {"ms", 1000}});
+  std::vector<std::string> ids, codes;
+  for (int i = 0; i < 20; ++i) {
+    codes.push_back("t-" + std::to_string(i));
+    ids.push_back(send_notice(*first, "ann", {"sms"}, codes.back()));
+  }
+  REQUIRE(eventually([&] {
+    auto s = statuses_in_redis(redis, "ann", ids);
+    return std::count(s.begin(), s.end(), std::string("sending")) > 0;
+  }));
+  auto status = first->stop(std::chrono::seconds(20));
+  REQUIRE(status);
+  CHECK(*status == 0);
+  // After a graceful stop nothing is left mid-hand-off.
+  const auto at_stop = statuses_in_redis(redis, "ann", ids);
+  CHECK(std::count(at_stop.begin(), at_stop.end(), std::string("sending")) == 0);
+  sandbox.clear_faults();
+
+  auto second = std::make_unique<HeraldProcess>(redis.url(), config);
+  REQUIRE(second->wait_ready(200));
+  auto outcome = wait_all_ended(*second, ids, std::chrono::seconds(30));
+  CHECK(outcome.sent == ids.size());
+  CHECK(outcome.interrupted == 0);
+  auto requests = requests_by_body(sandbox);
+  for (const auto& code : codes) CHECK(requests[key_of(code)].size() == 1);
+}

@@ -149,6 +149,8 @@ TEST_CASE("a permanent sms failure falls back to the step's next channel") {
   auto list = admin_json(*f.herald, "/v1/customers/ann/messages");
   REQUIRE(list["items"].size() == 1);
   CHECK(list["items"][0]["status"] == "sent");
+  CHECK(list["items"][0]["channel"] == "email");  // the list follows the fallback
+  CHECK(list["items"][0]["provider"] == "sendgrid");
 }
 
 TEST_CASE("every channel failing: failed, with a dead letter") {

@@ -260,3 +260,23 @@ TEST_CASE("STOP and START by SMS record the customer's consent") {
   REQUIRE(eventually([&] { return env.consent("sms:" + other, "sms") == "opted_out"; }));
   CHECK(consent_log(env, "sms:" + other, "inbound:UNSUBSCRIBE").size() == 1);
 }
+
+TEST_CASE("a status callback that overtakes the record of Twilio's answer is applied when it lands") {
+  HookEnv env;
+  env.identify("t-early", {{"phone", "+14155552799"}});
+  // Twilio's callback for a sid Herald has not recorded yet: acknowledged and kept.
+  const auto sid = unique_sid("SM");
+  check_twiml(twilio(env, status_params(sid, "delivered", "+14155552799")));
+  // Then the send whose answer carries that sid (the sandbox answers Twilio's success
+  // body with it), as when the provider's callback beats the worker's own write.
+  Json body{{"sid", sid}, {"status", "queued"}, {"to", "+14155552799"}, {"num_segments", "1"}};
+  env.sandbox.add_faults("twilio", Json{{"kind", "http"}, {"status", 201}, {"body", body.dump()},
+                                        {"headers", {{"Content-Type", "application/json"}}}});
+  auto id = env.send("t-early", "sms");
+  REQUIRE(eventually([&] { return env.message(id)["status"] == "delivered"; }));
+  auto m = env.message(id);
+  CHECK(m["provider_id"] == sid);
+  std::vector<std::string> statuses;
+  for (const auto& e : m["timeline"]) statuses.push_back(e["status"]);
+  CHECK(statuses == std::vector<std::string>{"queued", "sending", "sent", "delivered"});
+}
