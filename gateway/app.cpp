@@ -3,6 +3,7 @@
 #include "gateway/app.hpp"
 
 #include <csignal>
+#include <set>
 #include <thread>
 
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "channels/registry.hpp"
 #include "gateway/auth.hpp"
 #include "gateway/content.hpp"
+#include "gateway/conversation_routes.hpp"
 #include "gateway/customer_routes.hpp"
 #include "gateway/delivery.hpp"
 #include "gateway/hook_routes.hpp"
@@ -181,10 +183,15 @@ int App::run() {
   }
   add_customer_routes(router, cfg);
   add_message_routes(router, cfg, content);
+  add_conversation_routes(router, cfg, content);
   {
     std::map<std::string, channels::Channel*> adapter_of;
     for (auto& [name, adapter] : adapters) adapter_of[name] = adapter.get();
-    add_hook_routes(router, cfg, adapter_of, delivery_options.unsubscribe_secret);
+    std::set<std::string> escalate_reply_workflows;
+    for (const auto& w : content->workflows)
+      if (w->escalate_replies) escalate_reply_workflows.insert(w->id);
+    add_hook_routes(router, cfg, adapter_of, delivery_options.unsubscribe_secret,
+                    std::move(escalate_reply_workflows));
   }
   for (auto& slot : workers) {
     slot->guard.emplace(slot->ioc.get_executor());

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "gateway/consent.hpp"
+#include "gateway/conversations.hpp"
 #include "gateway/customer_state.hpp"
 #include "gateway/engine/engine.hpp"
 #include "gateway/ingest/traits.hpp"
@@ -18,6 +19,8 @@ namespace herald::gateway {
 namespace asio = boost::asio;
 
 namespace {
+
+const std::vector<std::string> kChannelNames{"email", "sms", "whatsapp", "wechat", "social"};
 
 std::string now_text() {
   return ingest::format_rfc3339(
@@ -146,8 +149,23 @@ void add_customer_routes(Router& router, const config::Config& config) {
                }
                for (std::size_t i = 0; i < cfg->policies.frequency_caps.size(); ++i)
                  doomed.push_back("herald:c:" + keys::tag(id) + ":fc:" + std::to_string(i));
+               // Conversations: each one's hash, thread and index entries.
+               auto talks = co_await redis.command("SMEMBERS", conversations::all_key(id));
+               std::vector<std::vector<std::string>> unindex;
+               for (const auto& c : talks.elements) {
+                 doomed.push_back(conversations::key(id, c.str));
+                 doomed.push_back(conversations::thread_key(id, c.str));
+                 doomed.push_back(conversations::key(id, c.str) + ":om");
+                 doomed.push_back(conversations::index_key(c.str));
+                 for (const auto& status : conversations::kStatuses)
+                   unindex.push_back(std::vector<std::string>{"ZREM", conversations::status_key(status), c.str});
+               }
+               for (const auto& channel : kChannelNames)
+                 doomed.push_back(conversations::open_key(id, channel));
+               doomed.push_back(conversations::all_key(id));
                std::vector<std::vector<std::string>> tx{{"MULTI"}};
                if (doomed.size() > 1) tx.push_back(std::move(doomed));
+               for (auto& z : unindex) tx.push_back(std::move(z));
                std::vector<std::string> suppress{"SADD", keys::kSuppressed,
                                                  hashed_identifier("id", id)};
                if (state) {

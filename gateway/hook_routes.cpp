@@ -6,6 +6,7 @@
 #include <chrono>
 #include <exception>
 #include <optional>
+#include <set>
 
 #include "channels/messenger/messenger_channel.hpp"
 #include "channels/twilio/twilio_channel.hpp"
@@ -13,6 +14,7 @@
 #include "channels/wechat/wechat_channel.hpp"
 #include "channels/whatsapp/whatsapp_channel.hpp"
 #include "gateway/consent.hpp"
+#include "gateway/conversations.hpp"
 #include "gateway/ingest/event.hpp"
 #include "gateway/ingest/timestamp.hpp"
 #include "gateway/ingest_routes.hpp"
@@ -66,6 +68,7 @@ struct HookState {
   const channels::whatsapp::WhatsappChannel* whatsapp = nullptr;
   const channels::messenger::MessengerChannel* messenger = nullptr;
   const channels::wechat::WechatChannel* wechat = nullptr;
+  std::set<std::string> escalate_reply_workflows;  // workflows with escalate_replies: true
 };
 
 metrics::Counter& hook_counter(const std::string& provider, const std::string& kind) {
@@ -261,6 +264,55 @@ ingest::Event inbound_event(const std::string& customer, bool new_customer,
   return e;
 }
 
+// Built outside the coroutine: g++ 12 mishandles braced lists of literals in coroutines.
+nlohmann::ordered_json keyword_escalation(const std::string& keyword) {
+  nlohmann::ordered_json e = nlohmann::ordered_json::object();
+  e["reason"] = "keyword";
+  e["keyword"] = keyword;
+  return e;
+}
+
+nlohmann::ordered_json reply_escalation(const nlohmann::ordered_json& message) {
+  nlohmann::ordered_json e = nlohmann::ordered_json::object();
+  e["reason"] = "reply";
+  e["message_id"] = message.value("id", nlohmann::ordered_json());
+  e["workflow"] = message["workflow"];
+  e["run"] = message.value("run", nlohmann::ordered_json());
+  return e;
+}
+
+/// The conversation of an inbound message: started or continued, then escalated by a
+/// keyword of conversations.escalate_keywords held as a whole word ("I want a human"), or
+/// as a reply to the customer's most recent message when its workflow has
+/// escalate_replies. Opt-out and opt-in keywords are recorded but escalate nothing.
+asio::awaitable<void> converse(const HookState& state, const std::string& customer,
+                               const std::string& channel, const hooks::InboundMessage& m, int64_t at,
+                               bool consent_keyword) {
+  auto& redis = *current_worker().redis;
+  auto recorded = co_await conversations::record_inbound(redis, customer, channel, m.text,
+                                                         m.provider_message_id, at);
+  if (consent_keyword || recorded.id.empty()) co_return;
+  auto keyword = conversations::escalation_keyword(m.text, state.config.conversations.escalate_keywords);
+  nlohmann::ordered_json escalation;
+  if (!keyword.empty()) {
+    escalation = keyword_escalation(keyword);
+  } else if (!state.escalate_reply_workflows.empty()) {
+    auto last = co_await redis.command("LINDEX", keys::customer_messages(customer), "0");
+    if (last.is_error()) throw redis::CommandError(last.str);
+    auto message = nlohmann::ordered_json::parse(last.is_nil() ? std::string() : last.str, nullptr, false);
+    if (message.is_object() && message.contains("workflow") && message["workflow"].is_string() &&
+        state.escalate_reply_workflows.count(message["workflow"].get<std::string>())) {
+      escalation = reply_escalation(message);
+    }
+  }
+  if (escalation.is_null()) co_return;
+  co_await conversations::escalate(redis, customer, recorded.id, std::move(escalation));
+  metrics::registry()
+      .counter("herald_conversations_escalated_total", "Conversations escalated by inbound messages",
+               std::string("reason=\"") + (keyword.empty() ? "reply" : "keyword") + "\"")
+      .inc();
+}
+
 /// The inbound messages of one webhook: each deduplicated by the provider's id (a retry
 /// changes nothing), the window opened, STOP/START recorded, and recorded as an event.
 asio::awaitable<void> handle_inbound(const HookState& state, const std::string& channel,
@@ -298,6 +350,7 @@ asio::awaitable<void> handle_inbound(const HookState& state, const std::string& 
     else if (keyword == "START")
       co_await record_consent(redis, customer, channel, "opted_in", "inbound:START");
 
+    co_await converse(state, customer, channel, m, at, is_stop_keyword(keyword) || keyword == "START");
     events.push_back(inbound_event(customer, owner.is_nil(), channel, provider, m, at, received));
     hook_counter(provider, "inbound").inc();
   }
@@ -373,8 +426,10 @@ std::string html_page(const std::string& title, const std::string& body) {
 
 void add_hook_routes(Router& router, const config::Config& config,
                      std::map<std::string, channels::Channel*> adapters,
-                     std::string unsubscribe_secret) {
+                     std::string unsubscribe_secret,
+                     std::set<std::string> escalate_reply_workflows) {
   auto state = std::make_shared<HookState>();
+  state->escalate_reply_workflows = std::move(escalate_reply_workflows);
   state->config = config;
   state->public_url = config.public_url;
   while (!state->public_url.empty() && state->public_url.back() == '/') state->public_url.pop_back();

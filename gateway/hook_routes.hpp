@@ -15,10 +15,14 @@
 // provider_message_id, media_urls), durably before the webhook is answered.
 // STOP, UNSUBSCRIBE, CANCEL, END, QUIT (the whole message, any case) record an opt-out
 // of the channel; START an opt-in.
+// Each inbound message also starts or continues the customer's conversation on the channel
+// (gateway/conversations.hpp), escalated by a keyword of conversations.escalate_keywords held
+// as a whole word, or as a reply to a message of one of `escalate_reply_workflows`.
 // One-click unsubscribe records nothing for a customer who no longer exists (erased).
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "channels/channel.hpp"
@@ -30,6 +34,7 @@ class Router;
 
 void add_hook_routes(Router& router, const config::Config& config,
                      std::map<std::string, channels::Channel*> adapters,
-                     std::string unsubscribe_secret);
+                     std::string unsubscribe_secret,
+                     std::set<std::string> escalate_reply_workflows = {});
 
 }  // namespace herald::gateway

@@ -2,8 +2,6 @@
 
 #include "gateway/message_routes.hpp"
 
-#include <openssl/rand.h>
-
 #include <charconv>
 
 #include "gateway/content.hpp"
@@ -12,6 +10,7 @@
 #include "gateway/ingest/timestamp.hpp"
 #include "gateway/ingest/traits.hpp"
 #include "gateway/keys.hpp"
+#include "gateway/message_send.hpp"
 #include "gateway/messages.hpp"
 #include "gateway/redis/redis_client.hpp"
 #include "gateway/router.hpp"
@@ -29,18 +28,6 @@ const std::vector<std::string> kHashFields{
 
 ApiError not_found(const std::string& what) {
   return ApiError(404, "not_found", what + " not found");
-}
-
-std::string hex64(uint64_t v) {
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(v));
-  return out;
-}
-
-uint64_t fnv1a(std::string_view text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
-  return h;
 }
 
 /// The message as GET /v1/messages/{id} shows it, from its hash fields.
@@ -67,15 +54,6 @@ Json message_json(const std::vector<redis::Reply>& values) {
   }
   return out;
 }
-
-struct SendRequest {
-  std::string customer_id;
-  std::string template_name;
-  std::vector<std::string> channels;
-  Json data = Json::object();
-  std::string idempotency_key;
-  bool transactional = false;
-};
 
 SendRequest parse_send(const Request& request, const Content& content) {
   auto body = Json::parse(request.body, nullptr, false);
@@ -124,48 +102,6 @@ SendRequest parse_send(const Request& request, const Content& content) {
     r.transactional = t->get<bool>();
   }
   return r;
-}
-
-/// The recorded command for one message (kRecordMessage).
-std::vector<std::string> record_command(const std::string& id, const SendRequest& r,
-                                        const std::string& channel, const std::string& provider,
-                                        const std::string& status, const std::string& reason,
-                                        const Json& content, const Json& fallback) {
-  auto at = ingest::format_rfc3339(
-      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
-  Json entry = Json::object();
-  entry["status"] = status;
-  entry["at"] = at;
-  if (!reason.empty()) entry["detail"] = reason;
-  Json timeline = Json::array();
-  timeline.push_back(entry);
-  Json record = Json::object();
-  record["id"] = id;
-  record["customer_id"] = r.customer_id;
-  record["channel"] = channel.empty() ? Json() : Json(channel);
-  record["provider"] = provider;
-  record["template"] = r.template_name;
-  record["workflow"] = nullptr;
-  record["run"] = nullptr;
-  record["status"] = status;
-  record["timeline"] = timeline;
-  std::vector<std::string> cmd{"EVAL", messages::kRecordMessage, "5",
-                               messages::key(r.customer_id, id),
-                               keys::customer_messages(r.customer_id),
-                               messages::kDeliveries,
-                               "herald:apistats",
-                               messages::index_key(id),
-                               record.dump(), id, r.customer_id,
-                               status == "queued" ? std::string("sent") : status,
-                               status == "queued" ? "1" : "0"};
-  std::vector<std::string> fields{"id", id, "customer_id", r.customer_id, "channel", channel,
-                                  "provider", provider, "template", r.template_name,
-                                  "status", status, "content", content.dump(), "reason", reason,
-                                  "created_at", at, "timeline", timeline.dump(),
-                                  "fallback", fallback.dump(), "attempts", "0",
-                                  "transactional", r.transactional ? "1" : "0"};
-  cmd.insert(cmd.end(), fields.begin(), fields.end());
-  return cmd;
 }
 
 }  // namespace
@@ -227,105 +163,10 @@ void add_message_routes(Router& router, const config::Config& config,
   router.add("POST", "/v1/messages", Access::kAdmin,
              [cfg, content](Request& request) -> asio::awaitable<Response> {
                auto r = parse_send(request, *content);
-               auto& redis = *current_worker().redis;
-               std::vector<std::string> hmget{"HMGET", keys::customer(r.customer_id)};
-               hmget.insert(hmget.end(), kProfileFields.begin(), kProfileFields.end());
-               auto reply = co_await redis.command(hmget);
-               if (reply.is_error()) throw redis::CommandError(reply.str);
-               std::vector<std::optional<std::string>> values;
-               for (const auto& v : reply.elements)
-                 values.push_back(v.is_nil() ? std::nullopt : std::optional<std::string>(v.str));
-               auto state = customer_from_fields(values);
-               if (!state.exists()) throw not_found("customer " + r.customer_id);
-
-               // The id: derived from the idempotency key, so a retried request finds
-               // the first one's message; else random.
-               std::string id;
-               if (!r.idempotency_key.empty()) {
-                 id = "t" + hex64(fnv1a(r.customer_id + '\n' + r.idempotency_key)) +
-                      hex64(fnv1a(r.idempotency_key + '\n' + r.customer_id)).substr(0, 8);
-               } else {
-                 unsigned char bytes[12];
-                 RAND_bytes(bytes, sizeof bytes);
-                 id = "t";
-                 for (unsigned char b : bytes) {
-                   char h[3];
-                   std::snprintf(h, sizeof h, "%02x", b);
-                   id += h;
-                 }
-               }
-
-               const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count();
-               auto view = engine::customer_view(r.customer_id, state, *cfg, now);
-               // Channels the customer can receive, in the order asked. Transactional
-               // messages pass the consent default but never an explicit opt-out.
-               const auto addresses = ingest::channel_addresses(state.traits);
-               std::vector<std::string> eligible;
-               std::string refusal = "no_address";
-               for (const auto& c : r.channels) {
-                 bool has = std::any_of(addresses.begin(), addresses.end(),
-                                        [&](const ingest::ChannelAddress& a) { return a.channel == c; });
-                 if (!has) continue;
-                 std::string recorded;
-                 if (state.consent.is_object() && state.consent.contains(c)) {
-                   const auto& v = state.consent[c];
-                   recorded = v.is_object() ? v.value("status", "") : v.is_string() ? v.get<std::string>() : "";
-                 }
-                 bool allowed = r.transactional ? recorded != "opted_out"
-                                                : view["consent"].value(c, std::string()) == "opted_in";
-                 if (!allowed) {
-                   refusal = "consent";
-                   continue;
-                 }
-                 eligible.push_back(c);
-               }
-               auto provider_of = [&](const std::string& c) {
-                 auto it = cfg->channels.find(c);
-                 return it == cfg->channels.end() ? std::string("outbox") : it->second.provider;
-               };
-               Json context = Json::object();
-               context["customer"] = view;
-               context["event"] = Json::object();
-               context["data"] = r.data;
-               context["now"] = ingest::format_rfc3339(ingest::Timestamp(std::chrono::milliseconds(now)));
-               std::string status = "queued", reason, channel;
-               Json rendered, fallback = Json::array();
-               if (eligible.empty()) {
-                 status = "suppressed";
-                 reason = refusal;
-               }
-               for (const auto& c : eligible) {
-                 try {
-                   auto out = content->catalog->set().render(r.template_name, c, "", context);
-                   if (channel.empty()) {
-                     channel = c;
-                     rendered = std::move(out);
-                   } else {
-                     Json next = Json::object();
-                     next["channel"] = c;
-                     next["provider"] = provider_of(c);
-                     next["content"] = std::move(out);
-                     fallback.push_back(std::move(next));
-                   }
-                 } catch (const std::exception& e) {
-                   if (channel.empty())
-                     throw ApiError(422, "template_error", std::string("template: ") + e.what(), "template");
-                 }
-               }
-               auto cmd = record_command(id, r, channel, channel.empty() ? "" : provider_of(channel),
-                                         status, reason, rendered, fallback);
-               auto recorded = co_await redis.command(cmd);
-               if (recorded.is_error()) throw redis::CommandError(recorded.str);
-               if (recorded.as_integer().value_or(0) == 0) {
-                 // Seen before (same idempotency key): its current state.
-                 auto current = co_await redis.command("HGET", messages::key(r.customer_id, id), "status");
-                 status = current.is_nil() ? status : current.str;
-               }
+               auto queued = co_await queue_message(*current_worker().redis, *cfg, *content, r);
                Json out = Json::object();
-               out["id"] = id;
-               out["status"] = status;
+               out["id"] = queued.id;
+               out["status"] = queued.status;
                co_return Response::json(202, out);
              });
 }

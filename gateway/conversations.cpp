@@ -1,0 +1,439 @@
+#include <utility>
+
+#include "gateway/conversations.hpp"
+
+#include <openssl/rand.h>
+
+#include <cctype>
+#include <chrono>
+
+#include "gateway/ingest/timestamp.hpp"
+#include "gateway/messages.hpp"
+#include "gateway/redis/redis_client.hpp"
+#include "gateway/redis/script.hpp"
+
+namespace herald::gateway::conversations {
+namespace asio = boost::asio;
+
+namespace {
+
+// KEYS[2..5] of every script are the status indexes, in kStatuses order.
+#define HERALD_LUA_REINDEX                                           \
+  "local function reindex(id, st, score)\n"                          \
+  "  local names = {'open', 'escalated', 'assigned', 'resolved'}\n"  \
+  "  for i, s in ipairs(names) do\n"                                 \
+  "    if s == st then redis.call('ZADD', KEYS[i + 1], score, id)\n" \
+  "    else redis.call('ZREM', KEYS[i + 1], id) end\n"               \
+  "  end\n"                                                          \
+  "end\n"
+
+// KEYS: open pointer, status indexes (4), index key of the candidate id.
+// ARGV: key prefix, candidate id, channel, customer, thread item, now ms, now text, limit.
+// Returns {id, started (0/1), status}.
+const redis::Script kInbound(HERALD_LUA_REINDEX R"lua(
+local id = redis.call('GET', KEYS[1])
+local started = 0
+if id then
+  local st = redis.call('HGET', ARGV[1] .. id, 'status')
+  if not st or st == 'resolved' then id = false end
+end
+if not id then
+  id = ARGV[2]
+  started = 1
+  redis.call('HSET', ARGV[1] .. id, 'id', id, 'customer_id', ARGV[4], 'channel', ARGV[3],
+             'status', 'open', 'assignee', '', 'escalation', '', 'created_at', ARGV[7])
+  redis.call('SET', KEYS[1], id)
+  redis.call('SET', KEYS[6], ARGV[4])
+  redis.call('SADD', ARGV[1] .. 'all', id)
+end
+local h = ARGV[1] .. id
+redis.call('RPUSH', h .. ':th', ARGV[5])
+redis.call('LTRIM', h .. ':th', -tonumber(ARGV[8]), -1)
+redis.call('HSET', h, 'updated_at', ARGV[7], 'updated_ms', ARGV[6])
+local st = redis.call('HGET', h, 'status')
+reindex(id, st, ARGV[6])
+return {id, started, st}
+)lua");
+
+// KEYS: hash, status indexes (4), outbound set, thread.
+// ARGV: message id, thread item, now ms, now text, limit. Returns 1 when recorded.
+const redis::Script kOutbound(HERALD_LUA_REINDEX R"lua(
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return 0 end
+if redis.call('SADD', KEYS[6], ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[7], ARGV[2])
+redis.call('LTRIM', KEYS[7], -tonumber(ARGV[5]), -1)
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[4], 'updated_ms', ARGV[3])
+reindex(redis.call('HGET', KEYS[1], 'id'), st, ARGV[3])
+return 1
+)lua");
+
+// KEYS: hash, status indexes (4). ARGV: escalation JSON, now ms, now text.
+// Returns the status after, or '' (missing or resolved).
+const redis::Script kEscalate(HERALD_LUA_REINDEX R"lua(
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st or st == 'resolved' then return '' end
+local e = redis.call('HGET', KEYS[1], 'escalation')
+if not e or e == '' then redis.call('HSET', KEYS[1], 'escalation', ARGV[1]) end
+if st == 'open' then st = 'escalated' end
+redis.call('HSET', KEYS[1], 'status', st, 'updated_at', ARGV[3], 'updated_ms', ARGV[2])
+reindex(redis.call('HGET', KEYS[1], 'id'), st, ARGV[2])
+return st
+)lua");
+
+// Claim, release and resolve answer {kind, holder, status}.
+// KEYS: hash, status indexes (4). ARGV: agent, now ms, now text.
+const redis::Script kClaim(HERALD_LUA_REINDEX R"lua(
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'missing', '', ''} end
+if st == 'resolved' then return {'resolved', '', st} end
+local a = redis.call('HGET', KEYS[1], 'assignee') or ''
+if st == 'assigned' and a ~= '' then return {'held', a, st} end
+redis.call('HSET', KEYS[1], 'status', 'assigned', 'assignee', ARGV[1], 'updated_at', ARGV[3],
+           'updated_ms', ARGV[2])
+reindex(redis.call('HGET', KEYS[1], 'id'), 'assigned', ARGV[2])
+return {'done', ARGV[1], 'assigned'}
+)lua");
+
+// KEYS: hash, status indexes (4). ARGV: agent, now ms, now text, "1" to force (admin).
+const redis::Script kRelease(HERALD_LUA_REINDEX R"lua(
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'missing', '', ''} end
+if st == 'resolved' then return {'resolved', '', st} end
+local a = redis.call('HGET', KEYS[1], 'assignee') or ''
+if st ~= 'assigned' or a == '' then return {'notheld', '', st} end
+if a ~= ARGV[1] and ARGV[4] ~= '1' then return {'held', a, st} end
+local e = redis.call('HGET', KEYS[1], 'escalation')
+local next = (e and e ~= '') and 'escalated' or 'open'
+redis.call('HSET', KEYS[1], 'status', next, 'assignee', '', 'updated_at', ARGV[3], 'updated_ms', ARGV[2])
+reindex(redis.call('HGET', KEYS[1], 'id'), next, ARGV[2])
+return {'done', '', next}
+)lua");
+
+// KEYS: hash, status indexes (4). ARGV: agent, now ms, now text, key prefix.
+// The open pointer goes, so that the next inbound message starts a new conversation.
+const redis::Script kResolve(HERALD_LUA_REINDEX R"lua(
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return {'missing', '', ''} end
+local a = redis.call('HGET', KEYS[1], 'assignee') or ''
+if st == 'resolved' then return {'done', a, st} end
+if st == 'assigned' and a ~= '' and a ~= ARGV[1] then return {'held', a, st} end
+local id = redis.call('HGET', KEYS[1], 'id')
+redis.call('HSET', KEYS[1], 'status', 'resolved', 'resolved_by', ARGV[1], 'updated_at', ARGV[3],
+           'updated_ms', ARGV[2])
+local open = ARGV[4] .. 'open:' .. redis.call('HGET', KEYS[1], 'channel')
+if redis.call('GET', open) == id then redis.call('DEL', open) end
+reindex(id, 'resolved', ARGV[2])
+return {'done', a, 'resolved'}
+)lua");
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string rfc3339(int64_t ms) {
+  return ingest::format_rfc3339(ingest::Timestamp(std::chrono::milliseconds(ms)));
+}
+
+std::string new_id() {
+  unsigned char bytes[10];
+  RAND_bytes(bytes, sizeof bytes);
+  std::string id = "cv";
+  for (unsigned char b : bytes) {
+    char h[3];
+    std::snprintf(h, sizeof h, "%02x", b);
+    id += h;
+  }
+  return id;
+}
+
+std::vector<std::string> script_keys(const std::string& first) {
+  std::vector<std::string> ks{first};
+  for (const auto& s : kStatuses) ks.push_back(status_key(s));
+  return ks;
+}
+
+void check(const redis::Reply& reply) {
+  if (reply.is_error()) throw redis::CommandError(reply.str);
+}
+
+Transition transition_of(const redis::Reply& reply) {
+  check(reply);
+  Transition t;
+  const auto& e = reply.elements;
+  std::string kind = e.size() > 0 ? e[0].str : "missing";
+  if (e.size() > 1) t.holder = e[1].str;
+  if (e.size() > 2) t.status = e[2].str;
+  if (kind == "done")
+    t.kind = Transition::Kind::kDone;
+  else if (kind == "held")
+    t.kind = Transition::Kind::kHeld;
+  else if (kind == "notheld")
+    t.kind = Transition::Kind::kNotHeld;
+  else if (kind == "resolved")
+    t.kind = Transition::Kind::kResolved;
+  else
+    t.kind = Transition::Kind::kMissing;
+  return t;
+}
+
+std::optional<Conversation> from_hash(const redis::Reply& reply) {
+  if (reply.is_error() || reply.elements.empty()) return std::nullopt;
+  Conversation c;
+  for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2) {
+    const auto& name = reply.elements[i].str;
+    const auto& value = reply.elements[i + 1].str;
+    if (name == "id")
+      c.id = value;
+    else if (name == "customer_id")
+      c.customer_id = value;
+    else if (name == "channel")
+      c.channel = value;
+    else if (name == "status")
+      c.status = value;
+    else if (name == "assignee")
+      c.assignee = value;
+    else if (name == "created_at")
+      c.created_at = value;
+    else if (name == "updated_at")
+      c.updated_at = value;
+    else if (name == "escalation" && !value.empty()) {
+      auto e = OJson::parse(value, nullptr, false);
+      if (!e.is_discarded()) c.escalation = std::move(e);
+    }
+  }
+  if (c.id.empty()) return std::nullopt;
+  return c;
+}
+
+}  // namespace
+
+OJson Conversation::to_json() const {
+  OJson out = OJson::object();
+  out["id"] = id;
+  out["customer_id"] = customer_id;
+  out["channel"] = channel;
+  out["status"] = status;
+  out["assignee"] = assignee.empty() ? OJson() : OJson(assignee);
+  out["escalation"] = escalation;
+  out["created_at"] = created_at;
+  out["updated_at"] = updated_at;
+  return out;
+}
+
+asio::awaitable<Recorded> record_inbound(redis::Client& redis, const std::string& customer,
+                                         const std::string& channel, const std::string& text,
+                                         const std::string& provider_message_id, int64_t at_ms) {
+  const auto candidate = new_id();
+  auto ks = script_keys(open_key(customer, channel));
+  ks.push_back(index_key(candidate));
+  OJson item = OJson::object();
+  item["direction"] = "inbound";
+  item["text"] = text;
+  item["provider_message_id"] = provider_message_id;
+  item["at"] = rfc3339(at_ms);
+  const auto now = now_ms();
+  std::vector<std::string> as{
+      prefix(customer), candidate,           channel,      customer,
+      item.dump(),      std::to_string(now), rfc3339(now), std::to_string(kThreadLimit)};
+  auto reply = co_await kInbound.run(redis, ks, as);
+  check(reply);
+  Recorded r;
+  if (reply.elements.size() >= 3) {
+    r.id = reply.elements[0].str;
+    r.started = reply.elements[1].as_integer().value_or(0) == 1;
+    r.status = reply.elements[2].str;
+  }
+  co_return r;
+}
+
+asio::awaitable<void> record_outbound(redis::Client& redis, const std::string& customer,
+                                      const std::string& id, const std::string& message_id,
+                                      const std::string& agent) {
+  auto ks = script_keys(key(customer, id));
+  ks.push_back(key(customer, id) + ":om");
+  ks.push_back(thread_key(customer, id));
+  OJson item = OJson::object();
+  item["direction"] = "outbound";
+  item["message_id"] = message_id;
+  item["agent"] = agent.empty() ? OJson() : OJson(agent);
+  const auto now = now_ms();
+  item["at"] = rfc3339(now);
+  std::vector<std::string> as{message_id, item.dump(), std::to_string(now), rfc3339(now),
+                              std::to_string(kThreadLimit)};
+  auto reply = co_await kOutbound.run(redis, ks, as);
+  check(reply);
+}
+
+asio::awaitable<std::optional<std::string>> escalate(redis::Client& redis,
+                                                     const std::string& customer,
+                                                     const std::string& id, OJson escalation) {
+  const auto now = now_ms();
+  if (!escalation.contains("at")) escalation["at"] = rfc3339(now);
+  auto ks = script_keys(key(customer, id));
+  std::vector<std::string> as{escalation.dump(), std::to_string(now), rfc3339(now)};
+  auto reply = co_await kEscalate.run(redis, ks, as);
+  check(reply);
+  if (reply.str.empty()) co_return std::nullopt;
+  co_return reply.str;
+}
+
+asio::awaitable<Transition> claim(redis::Client& redis, const std::string& customer,
+                                  const std::string& id, const std::string& agent) {
+  const auto now = now_ms();
+  auto ks = script_keys(key(customer, id));
+  std::vector<std::string> as{agent, std::to_string(now), rfc3339(now)};
+  auto reply = co_await kClaim.run(redis, ks, as);
+  co_return transition_of(reply);
+}
+
+asio::awaitable<Transition> release(redis::Client& redis, const std::string& customer,
+                                    const std::string& id, const std::string& agent, bool force) {
+  const auto now = now_ms();
+  auto ks = script_keys(key(customer, id));
+  std::vector<std::string> as{agent, std::to_string(now), rfc3339(now), force ? "1" : "0"};
+  auto reply = co_await kRelease.run(redis, ks, as);
+  co_return transition_of(reply);
+}
+
+asio::awaitable<Transition> resolve(redis::Client& redis, const std::string& customer,
+                                    const std::string& id, const std::string& agent) {
+  const auto now = now_ms();
+  auto ks = script_keys(key(customer, id));
+  std::vector<std::string> as{agent, std::to_string(now), rfc3339(now), prefix(customer)};
+  auto reply = co_await kResolve.run(redis, ks, as);
+  co_return transition_of(reply);
+}
+
+asio::awaitable<std::optional<std::string>> customer_of(redis::Client& redis,
+                                                        const std::string& id) {
+  auto reply = co_await redis.command("GET", index_key(id));
+  check(reply);
+  if (reply.is_nil()) co_return std::nullopt;
+  co_return reply.str;
+}
+
+asio::awaitable<std::optional<Conversation>> load(redis::Client& redis, const std::string& customer,
+                                                  const std::string& id) {
+  auto reply = co_await redis.command("HGETALL", key(customer, id));
+  check(reply);
+  co_return from_hash(reply);
+}
+
+asio::awaitable<OJson> thread(redis::Client& redis, const std::string& customer,
+                              const std::string& id) {
+  auto reply = co_await redis.command("LRANGE", thread_key(customer, id), "0", "-1");
+  check(reply);
+  OJson items = OJson::array();
+  std::vector<std::size_t> outbound;
+  std::vector<std::vector<std::string>> reads;
+  for (const auto& e : reply.elements) {
+    auto item = OJson::parse(e.str, nullptr, false);
+    if (!item.is_object()) continue;
+    if (item.value("direction", "") == "outbound") {
+      outbound.push_back(items.size());
+      reads.push_back({"HMGET", messages::key(customer, item.value("message_id", "")), "status",
+                       "timeline", "channel", "content", "template", "provider_id"});
+    }
+    items.push_back(std::move(item));
+  }
+  if (reads.empty()) co_return items;
+  auto replies = co_await redis.pipeline(reads);
+  for (std::size_t i = 0; i < outbound.size() && i < replies.size(); ++i) {
+    const auto& f = replies[i].elements;
+    auto& item = items[outbound[i]];
+    if (f.size() < 6 || f[0].is_nil()) {
+      item["status"] = nullptr;  // erased or expired
+      continue;
+    }
+    item["status"] = f[0].str;
+    auto timeline = OJson::parse(f[1].str, nullptr, false);
+    if (!timeline.is_discarded()) item["timeline"] = std::move(timeline);
+    item["channel"] = f[2].str;
+    auto content = OJson::parse(f[3].str, nullptr, false);
+    if (content.is_object()) {
+      if (content.contains("text") && content["text"].is_string())
+        item["text"] = content["text"];
+      else if (content.contains("body") && content["body"].is_string())
+        item["text"] = content["body"];
+    }
+    if (!f[4].is_nil() && !f[4].str.empty()) item["template"] = f[4].str;
+    if (!f[5].is_nil() && !f[5].str.empty()) item["provider_id"] = f[5].str;
+  }
+  co_return items;
+}
+
+asio::awaitable<Page> list(redis::Client& redis, const std::string& status, long limit,
+                           long cursor) {
+  auto ids = co_await redis.command("ZREVRANGE", status_key(status), std::to_string(cursor),
+                                    std::to_string(cursor + limit));
+  check(ids);
+  Page page;
+  const std::size_t shown =
+      std::min<std::size_t>(ids.elements.size(), static_cast<std::size_t>(limit));
+  if (ids.elements.size() > shown) page.next = cursor + limit;
+  if (shown == 0) co_return page;
+  std::vector<std::vector<std::string>> owners;
+  for (std::size_t i = 0; i < shown; ++i) owners.push_back({"GET", index_key(ids.elements[i].str)});
+  auto customers = co_await redis.pipeline(owners);
+  std::vector<std::vector<std::string>> reads;
+  for (std::size_t i = 0; i < shown && i < customers.size(); ++i) {
+    if (customers[i].is_nil() || customers[i].is_error()) continue;
+    reads.push_back({"HGETALL", key(customers[i].str, ids.elements[i].str)});
+  }
+  if (reads.empty()) co_return page;
+  auto hashes = co_await redis.pipeline(reads);
+  for (const auto& h : hashes) {
+    auto c = from_hash(h);
+    if (c && c->status == status) page.items.push_back(std::move(*c));
+  }
+  co_return page;
+}
+
+std::string escalation_keyword(std::string_view text, const std::vector<std::string>& keywords) {
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  // Words: runs of ASCII letters and digits (bytes of UTF-8 sequences count as letters,
+  // so "humán" is not "hum" + "n").
+  std::vector<std::string> words;
+  std::string word;
+  for (char ch : lower(text)) {
+    auto u = static_cast<unsigned char>(ch);
+    if (std::isalnum(u) || u >= 0x80) {
+      word += ch;
+    } else if (!word.empty()) {
+      words.push_back(std::move(word));
+      word.clear();
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  for (const auto& k : keywords) {
+    auto wanted = lower(k);
+    if (wanted.empty()) continue;
+    // A keyword of several words ("talk to agent") must appear as the same word sequence.
+    std::vector<std::string> parts;
+    std::string p;
+    for (char ch : wanted) {
+      auto u = static_cast<unsigned char>(ch);
+      if (std::isalnum(u) || u >= 0x80)
+        p += ch;
+      else if (!p.empty())
+        parts.push_back(std::move(p)), p.clear();
+    }
+    if (!p.empty()) parts.push_back(std::move(p));
+    if (parts.empty()) continue;
+    for (std::size_t i = 0; i + parts.size() <= words.size(); ++i) {
+      bool all = true;
+      for (std::size_t j = 0; j < parts.size() && all; ++j) all = words[i + j] == parts[j];
+      if (all) return k;
+    }
+  }
+  return {};
+}
+
+}  // namespace herald::gateway::conversations
