@@ -51,7 +51,9 @@ const redis::Script kAdvanceScript(messages::kAdvance);
 
 // kFinish, extended with the re-queue (retry or fallback) and the dead letter, so that a
 // message never ends up neither finished nor queued.
-// KEYS: message hash, provider index key (or KEYS[1]: none), retry set, dead letters.
+// KEYS: message hash, provider index key (or KEYS[1]: none), retry set, dead letters,
+// early status callbacks of that provider id (or KEYS[1]). Returns 2 when such early
+// callbacks are waiting, else 1 when applied, 0 when not.
 // ARGV: status, timeline entry, provider index value, re-queue member ("": none), its
 // due time (ms), dead letter JSON ("": none), dead letter limit, field/value pairs...
 const redis::Script kFinishScript(HERALD_LUA_APPEND_TIMELINE R"lua(
@@ -68,6 +70,7 @@ if ARGV[6] ~= '' then
   redis.call('LPUSH', KEYS[4], ARGV[6])
   redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[7]) - 1)
 end
+if KEYS[5] ~= KEYS[1] and redis.call('EXISTS', KEYS[5]) == 1 then return 2 end
 return 1
 )lua");
 
@@ -98,11 +101,13 @@ struct Finish {
   int64_t due_ms = 0;
   std::string dead_letter;  // JSON or empty
   std::vector<std::string> fields;
+  std::string early_key;  // early status callbacks to look for (accepted only)
 };
 
 std::vector<std::string> finish_keys(const std::string& message_key, const Finish& f) {
   return {message_key, f.provider_index_key.empty() ? message_key : f.provider_index_key,
-          messages::kRetries, messages::kDeadLetters};
+          messages::kRetries, messages::kDeadLetters,
+          f.early_key.empty() ? message_key : f.early_key};
 }
 
 std::vector<std::string> finish_args(const Finish& f) {
@@ -152,9 +157,27 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
   std::vector<std::string> acks;  // stream entries done, not yet acknowledged
   asio::steady_timer wake;        // cancelled when a delivery finishes
 
+  // Metrics found once and kept (the worker is single-threaded; the registry's lookups
+  // build label strings and take a lock).
+  std::map<std::string, metrics::Counter*, std::less<>> counters;
+  std::map<std::string, metrics::Histogram*, std::less<>> latencies;
+
   metrics::Counter& counter(const std::string& channel, const std::string& status) {
-    return metrics::registry().counter("herald_messages_total", "Messages by channel and status",
-                                       "channel=\"" + channel + "\",status=\"" + status + "\"");
+    auto name = channel + '|' + status;
+    auto it = counters.find(name);
+    if (it != counters.end()) return *it->second;
+    auto& c = metrics::registry().counter("herald_messages_total", "Messages by channel and status",
+                                          "channel=\"" + channel + "\",status=\"" + status + "\"");
+    counters.emplace(std::move(name), &c);
+    return c;
+  }
+  metrics::Histogram& latency(const std::string& provider) {
+    auto it = latencies.find(provider);
+    if (it != latencies.end()) return *it->second;
+    auto& h = metrics::registry().histogram("herald_provider_seconds", "Provider hand-off latency",
+                                            "provider=\"" + provider + "\"");
+    latencies.emplace(provider, &h);
+    return h;
   }
   metrics::Counter& provider_errors(const std::string& provider, const std::string& outcome) {
     return metrics::registry().counter("herald_provider_errors_total",
@@ -299,10 +322,7 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
       channels::SendContext context{&http, shared};
       const auto started = std::chrono::steady_clock::now();
       result = co_await target->second.adapter->send(out, context);
-      metrics::registry()
-          .histogram("herald_provider_seconds", "Provider hand-off latency",
-                     "provider=\"" + provider + "\"")
-          .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      latency(provider).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
     if (result.outcome != Outcome::kAccepted) provider_errors(provider, outcome_name(result.outcome)).inc();
 
@@ -314,6 +334,7 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
       f.detail = result.provider_message_id;
       if (!result.provider_message_id.empty()) {
         f.provider_index_key = messages::provider_key(provider, result.provider_message_id);
+        f.early_key = messages::early_key(provider, result.provider_message_id);
         f.provider_index_value = customer_id + "\t" + message_id;
         f.fields = {"provider_id", result.provider_message_id};
       }
@@ -361,7 +382,7 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
     auto applied = co_await kFinishScript.run(redis, ks, as);
     if (applied.is_error()) throw redis::CommandError(applied.str);
     counter(channel, f.status).inc();
-    if (f.status == "sent" && !f.provider_index_key.empty())
+    if (applied.as_integer().value_or(0) == 2)
       co_await apply_early_statuses(redis, key, provider, result.provider_message_id);
     if ((f.status == "failed") && !m[kWorkflow].str.empty() && !m[kStep].str.empty()) {
       std::vector<std::string> stat{"HINCRBY", "herald:wfstats:{" + m[kWorkflow].str + "}",

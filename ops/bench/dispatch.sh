@@ -129,7 +129,6 @@ smtp_connections=$(python3 -c 'import glob, json, sys
 print(len({json.load(open(f)).get("connection_id") for f in glob.glob(sys.argv[1] + "/*.json")}))' "$smtp_dir")
 
 # 4. Latency at a steady 1,000/s (a fresh batch of message ids).
-rcli DEL herald:deliveries >/dev/null
 latency_n=5000
 python3 - "$redis_port" "$latency_n" "$customers" <<'PY'
 import sys, json
