@@ -299,6 +299,16 @@ int App::run() {
   while (!all_drained() && std::chrono::steady_clock::now() < drain_deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (!all_drained()) log->warn("shutdown_timeout reached with messages still being handed over");
+  // Event processing gives its partitions back, for the other gateways to take at once.
+  for (auto& slot : workers) slot->processor->stop();
+  const auto leave_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  auto all_left = [&] {
+    for (auto& slot : workers)
+      if (!slot->processor->stopped()) return false;
+    return true;
+  };
+  while (!all_left() && std::chrono::steady_clock::now() < leave_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
 
   stop_workers();
   server.reset();  // acceptors go before their io_contexts

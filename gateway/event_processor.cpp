@@ -2,6 +2,8 @@
 
 #include "gateway/event_processor.hpp"
 
+#include <atomic>
+
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -88,6 +90,20 @@ struct EventProcessor::Impl {
   metrics::Histogram& timer_lag = metrics::registry().histogram(
       "herald_timer_lag_seconds", "Delay between a timer's due time and its firing");
   bool unwatch_first = false;  // a firing pass failed between WATCH and EXEC
+  std::atomic<bool> stopping{false};  // stop(): give the partitions back
+  std::atomic<bool> stopped{false};
+
+  /// Gives every owned partition back and leaves the live consumers, so that the other
+  /// gateways take the partitions over at once instead of after the lease expires.
+  asio::awaitable<void> leave(redis::Client& redis) {
+    for (auto p : owned) {
+      std::vector<std::string> lease_keys{keys::lease(p)};
+      std::vector<std::string> lease_args{consumer};
+      co_await kRelease.run(redis, lease_keys, lease_args);
+    }
+    owned.clear();
+    co_await redis.command("ZREM", keys::kConsumers, consumer);
+  }
   std::set<unsigned> gauged;   // partitions whose pending-timer gauge this worker set
 
   asio::awaitable<void> create_groups(redis::Client& redis) {
@@ -473,6 +489,13 @@ struct EventProcessor::Impl {
     for (;;) {
       bool failed = false;
       try {
+        if (stopping) {
+          if (!stopped && writer.connected()) co_await leave(writer);
+          stopped = true;
+          pause.expires_after(std::chrono::milliseconds(50));
+          co_await pause.async_wait(asio::use_awaitable);
+          continue;
+        }
         if (!reader.connected() || !writer.connected()) {
           pause.expires_after(std::chrono::milliseconds(200));
           co_await pause.async_wait(asio::use_awaitable);
@@ -548,5 +571,9 @@ EventProcessor::~EventProcessor() = default;
 asio::awaitable<void> EventProcessor::run(redis::Client& reader, redis::Client& writer) {
   co_await impl_->run(reader, writer);
 }
+
+void EventProcessor::stop() { impl_->stopping = true; }
+
+bool EventProcessor::stopped() const { return impl_->stopped; }
 
 }  // namespace herald::gateway

@@ -43,6 +43,11 @@ class EventProcessor {
   /// connection.
   boost::asio::awaitable<void> run(redis::Client& reader, redis::Client& writer);
 
+  /// Graceful stop, from any thread: after the batch in hand, the partitions' leases are
+  /// given back and the consumer leaves the live set; stopped() turns true then.
+  void stop();
+  bool stopped() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
