@@ -74,6 +74,15 @@ App::~App() = default;
 
 int App::run() {
   const auto& cfg = impl_->config;
+  // The secret of unsubscribe links: configured, else generated once into data_dir. From
+  // here on the config carries it, for everything that builds those links.
+  try {
+    impl_->config.auth.unsubscribe_secret =
+        load_unsubscribe_secret(cfg.auth.unsubscribe_secret, cfg.data_dir);
+  } catch (const std::exception& e) {
+    herald::log::get("herald")->error("auth.unsubscribe_secret: {}", e.what());
+    return 1;
+  }
   auto log = herald::log::get("herald");
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -139,13 +148,7 @@ int App::run() {
   delivery_options.public_url = cfg.public_url;
   while (!delivery_options.public_url.empty() && delivery_options.public_url.back() == '/')
     delivery_options.public_url.pop_back();
-  try {
-    delivery_options.unsubscribe_secret =
-        load_unsubscribe_secret(cfg.auth.unsubscribe_secret, cfg.data_dir);
-  } catch (const std::exception& e) {
-    log->error("auth.unsubscribe_secret: {}", e.what());
-    return 1;
-  }
+  delivery_options.unsubscribe_secret = cfg.auth.unsubscribe_secret;
 
   unsigned threads = cfg.server.effective_threads();
   char host[256] = "herald";

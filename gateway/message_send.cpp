@@ -14,6 +14,7 @@
 #include "gateway/ingest/traits.hpp"
 #include "gateway/keys.hpp"
 #include "gateway/messages.hpp"
+#include "gateway/unsubscribe.hpp"
 #include "gateway/redis/redis_client.hpp"
 
 namespace herald::gateway {
@@ -179,6 +180,8 @@ asio::awaitable<QueuedMessage> queue_message(redis::Client& redis, const config:
       break;
     }
     try {
+      // Transactional messages carry no unsubscribe link (they are not marketing).
+      context["unsubscribe_url"] = r.transactional ? std::string() : unsubscribe_url(config, r.customer_id, c);
       auto out = content.catalog->set().render(r.template_name, c, "", context);
       if (channel.empty()) {
         channel = c;

@@ -101,6 +101,14 @@ std::optional<UnsubscribeTarget> verify_unsubscribe_token(std::string_view secre
   return UnsubscribeTarget{payload->substr(newline + 1), payload->substr(0, newline)};
 }
 
+std::string unsubscribe_url(const config::Config& config, std::string_view customer_id,
+                            std::string_view channel) {
+  std::string base = config.public_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (base.empty()) return {};
+  return base + "/u/" + unsubscribe_token(config.auth.unsubscribe_secret, customer_id, channel);
+}
+
 std::string load_unsubscribe_secret(const std::string& configured, const std::string& data_dir) {
   if (!configured.empty()) return configured;
   auto path = std::filesystem::path(data_dir) / "unsubscribe.secret";

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <utility>
 
+#include "config/config.hpp"
+
 namespace herald::gateway {
 
 std::string unsubscribe_token(std::string_view secret, std::string_view customer_id,
@@ -25,6 +27,11 @@ struct UnsubscribeTarget {
 /// The customer and channel of a genuine token; none for anything else.
 std::optional<UnsubscribeTarget> verify_unsubscribe_token(std::string_view secret,
                                                           std::string_view token);
+
+/// PUBLIC_URL/u/TOKEN for the customer on the channel, with config.auth.unsubscribe_secret
+/// (filled at start-up); empty when public_url is.
+std::string unsubscribe_url(const config::Config& config, std::string_view customer_id,
+                            std::string_view channel);
 
 /// The secret from auth.unsubscribe_secret, else read from (or generated once into)
 /// DATA_DIR/unsubscribe.secret. Throws std::runtime_error when it can do neither.

@@ -10,6 +10,7 @@
 #include "gateway/ingest/traits.hpp"
 #include "gateway/log.hpp"
 #include "gateway/messages.hpp"
+#include "gateway/unsubscribe.hpp"
 #include "gateway/metrics.hpp"
 #include "templates/liquid/liquid_template.hpp"
 
@@ -704,6 +705,7 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
     for (const auto& candidate : eligible) {
       if (status == "failed") break;
       try {
+        context["unsubscribe_url"] = unsubscribe_url(config_, w.customer_id, candidate);
         auto rendered = templates_.render(message.template_name, candidate, "", context);
         if (!channel) {
           channel = candidate;

@@ -166,3 +166,38 @@ TEST_CASE("one-click unsubscribe after erasure does not bring the customer back"
   CHECK(env.customer("e-3").is_null());
   CHECK(env.export_of("e-3").is_null());
 }
+
+TEST_CASE("templates see unsubscribe_url: the customer's link for marketing, empty otherwise") {
+  HookEnv env;
+  env.content.write("templates/news.yaml", R"(email:
+  subject: "News"
+  text: "Hello. Unsubscribe: [{{ unsubscribe_url }}]"
+)");
+  env.herald->stop();
+  env.herald->start();
+  REQUIRE(env.herald->wait_ready(200));
+  env.identify("e-7", {{"email", "eve@example.com"}});
+  auto send = [&](bool transactional) {
+    Json body{{"customer_id", "e-7"}, {"template", "news"}, {"channels", {"email"}},
+              {"transactional", transactional}};
+    auto r = env.admin("POST", "/v1/messages", body.dump());
+    REQUIRE(r.status == 202);
+    env.wait_sent(Json::parse(r.body)["id"].get<std::string>());
+    return last_email(env);
+  };
+  // Transactional mail has no link.
+  auto receipt = send(true);
+  CHECK(receipt["content"][0]["value"] == "Hello. Unsubscribe: []");
+  auto marketing = send(false);
+  const std::string text = marketing["content"][0]["value"];
+  const std::string list = header_of(marketing, "List-Unsubscribe");
+  const std::string prefix = "Hello. Unsubscribe: [http://127.0.0.1:" + std::to_string(env.port()) + "/u/";
+  REQUIRE(text.rfind(prefix, 0) == 0);
+  // The same link as the List-Unsubscribe header's, and it works.
+  const std::string url = text.substr(text.find('[') + 1, text.size() - text.find('[') - 2);
+  CHECK(list == "<" + url + ">");
+  auto done = http(env.port(), "POST", url.substr(url.find("/u/")), "List-Unsubscribe=One-Click",
+                   {{"Content-Type", "application/x-www-form-urlencoded"}});
+  CHECK(done.status == 200);
+  CHECK(env.consent("e-7", "email") == "opted_out");
+}
