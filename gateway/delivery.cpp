@@ -49,30 +49,7 @@ const redis::Script kReserveScript(messages::kReserveRate);
 const redis::Script kMoveDueScript(messages::kMoveDue);
 const redis::Script kAdvanceScript(messages::kAdvance);
 
-// kFinish, extended with the re-queue (retry or fallback) and the dead letter, so that a
-// message never ends up neither finished nor queued.
-// KEYS: message hash, provider index key (or KEYS[1]: none), retry set, dead letters,
-// early status callbacks of that provider id (or KEYS[1]). Returns 2 when such early
-// callbacks are waiting, else 1 when applied, 0 when not.
-// ARGV: status, timeline entry, provider index value, re-queue member ("": none), its
-// due time (ms), dead letter JSON ("": none), dead letter limit, field/value pairs...
-const redis::Script kFinishScript(HERALD_LUA_APPEND_TIMELINE R"lua(
-local s = redis.call('HGET', KEYS[1], 'status')
-if s ~= 'sending' and not (ARGV[1] == 'sent' and (s == 'delivered' or s == 'read')) then
-  return 0
-end
-if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
-if s == 'sending' then redis.call('HSET', KEYS[1], 'status', ARGV[1]) end
-append(KEYS[1], ARGV[2])
-if KEYS[2] ~= KEYS[1] then redis.call('SET', KEYS[2], ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4]) end
-if ARGV[6] ~= '' then
-  redis.call('LPUSH', KEYS[4], ARGV[6])
-  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[7]) - 1)
-end
-if KEYS[5] ~= KEYS[1] and redis.call('EXISTS', KEYS[5]) == 1 then return 2 end
-return 1
-)lua");
+const redis::Script kFinishScript(messages::kFinish);
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -23,11 +23,17 @@ inline std::string tag(std::string_view id) {
   return out;
 }
 
-/// FNV-1a: the partition of a customer's events, stable across processes and versions.
-inline unsigned partition_of(std::string_view customer_id, unsigned partitions) {
+/// FNV-1a (64 bits): stable across processes and versions, for partitions and
+/// deterministic ids.
+inline uint64_t fnv1a(std::string_view text) {
   uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : customer_id) h = (h ^ c) * 1099511628211ull;
-  return static_cast<unsigned>(h % partitions);
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+/// The partition of a customer's events.
+inline unsigned partition_of(std::string_view customer_id, unsigned partitions) {
+  return static_cast<unsigned>(fnv1a(customer_id) % partitions);
 }
 
 inline std::string partition_tag(unsigned p) { return "{p" + std::to_string(p) + "}"; }

@@ -28,11 +28,7 @@ std::string hex64(uint64_t v) {
   return out;
 }
 
-uint64_t fnv1a(std::string_view text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+using keys::fnv1a;
 
 /// The recorded command for one message (kRecordMessage).
 std::vector<std::string> record_command(const std::string& id, const SendRequest& r,

@@ -114,20 +114,30 @@ append(KEYS[1], ARGV[1])
 return 'sending'
 )lua";
 
-/// Records the outcome of a hand-off, only while the message is `sending`.
-/// KEYS: message hash, provider index key (or the message hash again: none).
-/// ARGV: status, timeline entry, provider index value, field/value pairs...
-/// A status callback that arrived first (delivered, read) is kept: the timeline still
-/// gets the entry. Returns 1 when applied.
+/// Records the outcome of a hand-off, only while the message is `sending` (a status
+/// callback that arrived first — delivered, read — is kept; the timeline still gets the
+/// entry), with the re-queue (retry or fallback) and the dead letter in the same step, so
+/// that a message never ends up neither finished nor queued.
+/// KEYS: message hash, provider index key (or KEYS[1]: none), retry set, dead letters,
+/// early status callbacks of that provider id (or KEYS[1]).
+/// ARGV: status, timeline entry, provider index value, re-queue member ("": none), its
+/// due time (ms), dead letter JSON ("": none), dead letter limit, field/value pairs...
+/// Returns 0 when not applied, 1 when applied, 2 when applied and early callbacks wait.
 inline constexpr const char* kFinish = HERALD_LUA_APPEND_TIMELINE R"lua(
 local s = redis.call('HGET', KEYS[1], 'status')
 if s ~= 'sending' and not (ARGV[1] == 'sent' and (s == 'delivered' or s == 'read')) then
   return 0
 end
-if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
 if s == 'sending' then redis.call('HSET', KEYS[1], 'status', ARGV[1]) end
 append(KEYS[1], ARGV[2])
 if KEYS[2] ~= KEYS[1] then redis.call('SET', KEYS[2], ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4]) end
+if ARGV[6] ~= '' then
+  redis.call('LPUSH', KEYS[4], ARGV[6])
+  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[7]) - 1)
+end
+if KEYS[5] ~= KEYS[1] and redis.call('EXISTS', KEYS[5]) == 1 then return 2 end
 return 1
 )lua";
 

@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "channels/webhooks.hpp"
 #include "config/config.hpp"
 
 namespace herald::channels::provider {
@@ -57,21 +58,7 @@ unsigned Section::integer(std::string_view key, unsigned fallback, unsigned max)
   return value;
 }
 
-std::string percent_encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() * 3 / 2);
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+std::string percent_encode(std::string_view text) { return webhooks::url_encode(text); }
 
 std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields) {
   std::string out;

@@ -44,7 +44,7 @@ class Section {
 
 /// application/x-www-form-urlencoded.
 std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields);
-/// Percent-encodes everything but RFC 3986's unreserved characters.
+/// Percent-encodes everything but RFC 3986's unreserved characters (webhooks::url_encode).
 std::string percent_encode(std::string_view text);
 std::string base64(std::string_view bytes);
 

@@ -28,11 +28,7 @@ redis.call('HSET', KEYS[1], 'converted_by', ARGV[1])
 return 1
 )lua";
 
-uint64_t fnv1a(std::string_view text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+using keys::fnv1a;
 
 std::string hex(uint64_t v) {
   char buf[17];

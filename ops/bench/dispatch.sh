@@ -27,30 +27,12 @@ now() { date +%s.%N; }
 start_redis
 
 # --- the provider sink -----------------------------------------------------------------------
-sink_port=$(free_port)
-mkdir -p "$work/sink"
-cat > "$work/sink/nginx.conf" <<NGINX
-worker_processes $(nproc);
-pid $work/sink/nginx.pid;
-error_log $work/sink/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $work/sink; proxy_temp_path $work/sink; fastcgi_temp_path $work/sink;
-  uwsgi_temp_path $work/sink; scgi_temp_path $work/sink;
-  server {
-    listen 127.0.0.1:$sink_port reuseport;
+start_nginx "
     location /twilio/ { default_type application/json;
-      return 201 '{"sid": "SM0123456789abcdef0123456789abcdef", "status": "queued", "num_segments": "1", "error_code": null}'; }
+      return 201 '{\"sid\": \"SM0123456789abcdef0123456789abcdef\", \"status\": \"queued\", \"num_segments\": \"1\", \"error_code\": null}'; }
     location /whatsapp/ { default_type application/json;
-      return 200 '{"messaging_product": "whatsapp", "contacts": [{"input": "14155550000", "wa_id": "14155550000"}], "messages": [{"id": "wamid.HBgLMTQxNTU1NTAwMDAVAgARGBI"}]}'; }
-  }
-}
-NGINX
-nginx -c "$work/sink/nginx.conf" -g 'daemon off;' &
-pids+=($!)
-for _ in $(seq 100); do curl -fs -X POST "http://127.0.0.1:$sink_port/twilio/x" >/dev/null 2>&1 && break; sleep 0.1; done
+      return 200 '{\"messaging_product\": \"whatsapp\", \"contacts\": [{\"input\": \"14155550000\", \"wa_id\": \"14155550000\"}], \"messages\": [{\"id\": \"wamid.HBgLMTQxNTU1NTAwMDAVAgARGBI\"}]}'; }"
+sink_port=$nginx_port
 
 smtp_dir="$work/smtp"
 mkdir -p "$smtp_dir"

@@ -28,15 +28,17 @@ bench_build() {
 }
 
 # Starts Debian's nginx with one worker a core, serving the same fixed /healthz answer as
-# Herald's: the baseline measured in the same run. Sets nginx_port.
+# Herald's (the baseline measured in the same run) and any further `location` blocks
+# given as $1 (the dispatch benchmark's provider sink). Sets nginx_port.
 start_nginx() {
+  local extra=${1:-}
   nginx_port=$(free_port)
   mkdir -p "$work/nginx"
   cat > "$work/nginx/nginx.conf" <<NGINX
 worker_processes $(nproc);
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log;
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 100000000;
@@ -45,6 +47,7 @@ http {
   server {
     listen 127.0.0.1:$nginx_port reuseport;
     location = /healthz { default_type application/json; return 200 '{"status":"ok"}'; }
+$extra
   }
 }
 NGINX
