@@ -46,6 +46,7 @@ struct SendResult {
     kPermanent,     // invalid address, bad credentials, rejected content: `failed`
     kOptedOut,      // the recipient opted out at the provider (Twilio 21610): record it
     kWindowClosed,  // outside the customer-care window (131047, 45015, 2018278)
+    kBounced,       // the address takes no mail (SMTP 550, 551, 553 to RCPT): a hard bounce
   };
   Outcome outcome = Outcome::kAccepted;
   std::string provider_message_id;

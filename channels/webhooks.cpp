@@ -7,12 +7,14 @@
 #include <exception>
 #include <limits>
 #include <map>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 
 namespace herald::channels::webhooks {
 
@@ -597,6 +599,78 @@ std::optional<std::string> hub_challenge(const FormParams& query, std::string_vi
 }
 
 // ---------------------------------------------------------------------------------------
+// SendGrid (signed event webhook)
+
+namespace {
+
+/// Standard base64 with padding; whitespace is skipped. nullopt when malformed.
+std::optional<std::string> base64_decode(std::string_view text) {
+  std::string clean;
+  clean.reserve(text.size());
+  for (char c : text)
+    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') clean.push_back(c);
+  if (clean.empty() || clean.size() % 4 != 0) return std::nullopt;
+  std::string out(clean.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(clean.data()),
+                          static_cast<int>(clean.size()));
+  if (n < 0) return std::nullopt;
+  std::size_t padding = 0;
+  if (clean.back() == '=') ++padding;
+  if (clean.size() > 1 && clean[clean.size() - 2] == '=') ++padding;
+  out.resize(static_cast<std::size_t>(n) - padding);
+  return out;
+}
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+/// The EC public key of SendGrid's "verification key": base64 of a DER
+/// SubjectPublicKeyInfo, with or without PEM armour.
+std::unique_ptr<EVP_PKEY, PkeyFree> sendgrid_key(std::string_view public_key) {
+  std::string text(trim(public_key));
+  constexpr std::string_view begin = "-----BEGIN PUBLIC KEY-----";
+  constexpr std::string_view end = "-----END PUBLIC KEY-----";
+  if (auto b = text.find(begin); b != std::string::npos) {
+    auto e = text.find(end, b);
+    if (e == std::string::npos) return nullptr;
+    text = text.substr(b + begin.size(), e - b - begin.size());
+  }
+  auto der = base64_decode(text);
+  if (!der) return nullptr;
+  const auto* p = reinterpret_cast<const unsigned char*>(der->data());
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der->size())));
+  if (!key || EVP_PKEY_base_id(key.get()) != EVP_PKEY_EC) return nullptr;
+  return key;
+}
+
+}  // namespace
+
+bool sendgrid_key_valid(std::string_view public_key) { return sendgrid_key(public_key) != nullptr; }
+
+bool sendgrid_signature_valid(std::string_view public_key, std::string_view signature,
+                              std::string_view timestamp, std::string_view raw_body) {
+  timestamp = trim(timestamp);
+  if (timestamp.empty()) return false;
+  auto key = sendgrid_key(public_key);
+  auto der = base64_decode(trim(signature));
+  if (!key || !der || der->empty()) return false;
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1)
+    return false;
+  std::string signed_text;
+  signed_text.reserve(timestamp.size() + raw_body.size());
+  signed_text.append(timestamp).append(raw_body);
+  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(der->data()),
+                          der->size(), reinterpret_cast<const unsigned char*>(signed_text.data()),
+                          signed_text.size()) == 1;
+}
+
+// ---------------------------------------------------------------------------------------
 // WeChat
 
 bool wechat_signature_valid(std::string_view token, std::string_view timestamp,
@@ -960,9 +1034,14 @@ HookResult parse_sendgrid(std::string_view raw_json) {
         u.error_message = str(member(&ev, "reason"));
         if (u.error_message.empty()) u.error_message = str(member(&ev, "type"));
         if (u.error_message.empty()) u.error_message = event;
+        // A bounce of type "blocked" is temporary (the receiving server refused this
+        // time); any other bounce means the address does not take mail.
+        if (event == "bounce" && lower(str(member(&ev, "type"))) != "blocked")
+          u.suppress = "hard_bounce";
       } else if (event == "spamreport") {
         u.status = "complained";
         u.opt_out = true;
+        u.suppress = "spam_complaint";
       } else if (event == "unsubscribe" || event == "group_unsubscribe") {
         u.status = "unsubscribed";
         u.opt_out = true;
@@ -971,7 +1050,7 @@ HookResult parse_sendgrid(std::string_view raw_json) {
       }
       std::string id = str(member(&ev, "sg_message_id"));
       u.provider_message_id = id.substr(0, id.find('.'));
-      if (u.provider_message_id.empty() && !u.opt_out) continue;
+      if (u.provider_message_id.empty() && !u.opt_out && u.suppress.empty()) continue;
       u.recipient = str(member(&ev, "email"));
       u.at_unix_ms = seconds_to_ms(to_int(member(&ev, "timestamp")));
       hook.statuses.push_back(std::move(u));

@@ -123,6 +123,9 @@ struct StatusUpdate {
   /// OpenID, e-mail.
   std::string recipient;
   bool opt_out = false;
+  /// "hard_bounce" or "spam_complaint": the recipient's address joins the suppression
+  /// list (SendGrid's event webhook). Empty otherwise.
+  std::string suppress;
 };
 
 /// A message a customer sent to Herald.
@@ -181,7 +184,19 @@ ParsedHook parse_wechat(const WechatInbound& message);
 /// → read; bounce and dropped → failed (status, reason); spamreport → complained and
 /// unsubscribe / group_unsubscribe → unsubscribed, both with opt_out; processed,
 /// deferred and others ignored. An error for invalid JSON or a root that is not an array.
+/// A bounce other than type "blocked" carries suppress = "hard_bounce", a spamreport
+/// suppress = "spam_complaint".
 HookResult parse_sendgrid(std::string_view raw_json);
+
+/// SendGrid's signed event webhook: `signature` (X-Twilio-Email-Event-Webhook-Signature)
+/// is the base64 DER of an ECDSA (P-256, SHA-256) signature of `timestamp`
+/// (X-Twilio-Email-Event-Webhook-Timestamp) followed by the raw body, checked against the
+/// account's verification key: base64 of a DER SubjectPublicKeyInfo as SendGrid shows it,
+/// PEM armour accepted. False for anything malformed.
+bool sendgrid_signature_valid(std::string_view public_key, std::string_view signature,
+                              std::string_view timestamp, std::string_view raw_body);
+/// Whether `public_key` is a usable verification key (checked once at start-up).
+bool sendgrid_key_valid(std::string_view public_key);
 
 // ---------------------------------------------------------------------------------------
 // Status ordering

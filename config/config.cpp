@@ -362,11 +362,12 @@ Config read_document(const Reader& r, const YAML::Node& root) {
       c.stats.default_order_gap = r.duration(v, "stats.default_order_gap");
   }
   if (auto o = section("conversations")) if (const YAML::Node& n = *o; true) {
-    r.check_keys(n, {"escalate_keywords", "help_text", "auto_assign", "max_per_agent"},
+    r.check_keys(n, {"escalate_keywords", "help_text", "stop_text", "auto_assign", "max_per_agent"},
                  "conversations");
     if (auto v = n["escalate_keywords"])
       c.conversations.escalate_keywords = r.strings(v, "conversations.escalate_keywords");
     if (auto v = n["help_text"]) c.conversations.help_text = r.str(v, "conversations.help_text");
+    if (auto v = n["stop_text"]) c.conversations.stop_text = r.str(v, "conversations.stop_text");
     if (auto v = n["auto_assign"]) c.conversations.auto_assign = r.boolean(v, "auto_assign");
     if (auto v = n["max_per_agent"])
       c.conversations.max_per_agent = r.integer(v, "conversations.max_per_agent", 1, 100000);

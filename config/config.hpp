@@ -105,6 +105,8 @@ struct StatsConfig {
 struct ConversationsConfig {
   std::vector<std::string> escalate_keywords{"agent", "human", "complaint"};
   std::string help_text = "Reply STOP to opt out.";
+  /// An addition: the confirmation of an inbound STOP (sent once per opt-out).
+  std::string stop_text = "You are unsubscribed and will get no more messages here. Reply START to resubscribe.";
   bool auto_assign = false;
   unsigned max_per_agent = 10;
 };

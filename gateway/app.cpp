@@ -15,13 +15,20 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "channels/registry.hpp"
 #include "gateway/auth.hpp"
 #include "gateway/content.hpp"
+#include "gateway/workflow_routes.hpp"
 #include "gateway/conversation_routes.hpp"
+#include "gateway/console/console_routes.hpp"
+#include "gateway/conversation_stream.hpp"
+#include "gateway/conversations.hpp"
 #include "gateway/customer_routes.hpp"
 #include "gateway/delivery.hpp"
+#include "gateway/webhook_worker.hpp"
 #include "gateway/hook_routes.hpp"
 #include "gateway/message_routes.hpp"
 #include "gateway/unsubscribe.hpp"
@@ -49,10 +56,32 @@ struct WorkerSlot {
   std::unique_ptr<EventProcessor> processor;
   std::unique_ptr<redis::Client> delivery_reader;  // worker 0: the delivery worker's reads
   std::unique_ptr<DeliveryWorker> delivery;
+  std::unique_ptr<redis::Client> webhook_reader;  // the webhook worker's reads
+  std::unique_ptr<WebhookWorker> webhooks;
   Worker worker;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
   std::thread thread;
 };
+/// The engine's start-up writes (the cron timers of `schedule` workflows), once Redis
+/// answers; they are idempotent, so a retry or another process writing them is harmless.
+asio::awaitable<void> write_startup_commands(redis::Client& redis, engine::Engine& engine) {
+  auto commands = engine.startup_commands();
+  if (commands.empty()) co_return;
+  asio::steady_timer wait(co_await asio::this_coro::executor);
+  for (int attempt = 0; attempt < 600; ++attempt) {
+    try {
+      auto replies = co_await redis.pipeline(commands);
+      bool failed = false;
+      for (const auto& r : replies) failed = failed || r.is_error();
+      if (!failed) co_return;
+    } catch (const std::exception&) {
+    }
+    wait.expires_after(std::chrono::milliseconds(500));
+    co_await wait.async_wait(asio::use_awaitable);
+  }
+  log::get("engine")->warn("cron timers not written at start-up; the first event writes them");
+}
+
 }  // namespace
 
 Worker& current_worker() {
@@ -135,7 +164,8 @@ int App::run() {
   }
 
   // The workflow engine decides on every processed event and fired timer.
-  engine::Engine workflow_engine(content->workflows, content->catalog->set(), cfg, system_clock());
+  engine::Engine workflow_engine(content->workflows, content->catalog->set(), cfg, system_clock(),
+                                 content->segment_set);
   std::map<std::string, DeliveryChannel> delivery_channels;
   for (auto& [name, adapter] : adapters) {
     const auto& section = cfg.channels.at(name);
@@ -167,6 +197,12 @@ int App::run() {
     auto options = delivery_options;
     options.consumer = consumer_prefix + ":" + std::to_string(i);
     slot->delivery = std::make_unique<DeliveryWorker>(slot->ioc, delivery_channels, options);
+    // And calls the webhooks of workflow steps, a consumer of the "webhook" group.
+    slot->webhook_reader = std::make_unique<redis::Client>(slot->ioc, redis_url);
+    WebhookOptions webhook_options;
+    webhook_options.consumer = consumer_prefix + ":" + std::to_string(i);
+    webhook_options.partitions = cfg.redis.partitions;
+    slot->webhooks = std::make_unique<WebhookWorker>(slot->ioc, webhook_options);
     slot->worker = Worker{i, &slot->ioc, slot->redis.get()};
     contexts.push_back(&slot->ioc);
     workers.push_back(std::move(slot));
@@ -175,7 +211,20 @@ int App::run() {
   Router router;
   register_process_metrics();
   add_ops_routes(router, {});
-  add_content_routes(router, content);
+  // The content in effect, and the reload (POST /v1/workflows/reload, SIGHUP) that swaps
+  // it, with the engine's workflows, templates and segments, in one step.
+  auto content_source = std::make_shared<ContentSource>(content);
+  auto reload_mutex = std::make_shared<std::mutex>();
+  Reloader reload = [&cfg, content_source, reload_mutex, &workflow_engine] {
+    std::lock_guard lock(*reload_mutex);
+    auto report = reload_content(cfg, *content_source->get());
+    workflow_engine.replace(report.content->workflows, report.content->catalog->set(),
+                            report.content->segment_set);
+    content_source->set(report.content);
+    return report;
+  };
+  add_content_routes(router, content_source);
+  add_workflow_routes(router, std::make_shared<const config::Config>(cfg), content_source, reload);
   Authenticator auth(cfg.auth);
   auto backlog = std::make_shared<BacklogGauge>();
   try {
@@ -185,16 +234,16 @@ int App::run() {
     return 1;
   }
   add_customer_routes(router, cfg);
-  add_message_routes(router, cfg, content);
-  add_conversation_routes(router, cfg, content);
+  add_message_routes(router, cfg, content_source);
+  add_conversation_routes(router, cfg, content_source);
+  add_console_routes(router, content_source);
+  conversations::configure(cfg.conversations);
+  auto conversation_stream =
+      std::make_unique<ConversationStream>(redis_url, auth, consumer_prefix);
   {
     std::map<std::string, channels::Channel*> adapter_of;
     for (auto& [name, adapter] : adapters) adapter_of[name] = adapter.get();
-    std::set<std::string> escalate_reply_workflows;
-    for (const auto& w : content->workflows)
-      if (w->escalate_replies) escalate_reply_workflows.insert(w->id);
-    add_hook_routes(router, cfg, adapter_of, delivery_options.unsubscribe_secret,
-                    std::move(escalate_reply_workflows));
+    add_hook_routes(router, cfg, adapter_of, delivery_options.unsubscribe_secret, content_source);
   }
   for (auto& slot : workers) {
     slot->guard.emplace(slot->ioc.get_executor());
@@ -202,13 +251,19 @@ int App::run() {
       s->redis->start();
       s->reader->start();
       if (s->delivery_reader) s->delivery_reader->start();
+      if (s->webhook_reader) s->webhook_reader->start();
     });
     if (slot->delivery)
       asio::co_spawn(slot->ioc, slot->delivery->run(*slot->delivery_reader, *slot->redis),
                      asio::detached);
+    if (slot->webhooks)
+      asio::co_spawn(slot->ioc, slot->webhooks->run(*slot->webhook_reader, *slot->redis),
+                     asio::detached);
     asio::co_spawn(slot->ioc, slot->processor->run(*slot->reader, *slot->redis), asio::detached);
-    if (slot->worker.index == 0)
+    if (slot->worker.index == 0) {
       asio::co_spawn(slot->ioc, backlog_monitor(cfg, backlog), asio::detached);
+      asio::co_spawn(slot->ioc, write_startup_commands(*slot->redis, workflow_engine), asio::detached);
+    }
     slot->thread = std::thread([s = slot.get()] {
       set_current_worker(&s->worker);
       s->ioc.run();
@@ -228,11 +283,13 @@ int App::run() {
     log->warn("redis at {} is not answering yet; serving anyway", redis_url.redacted());
 
   auto stop_workers = [&] {
+    conversation_stream->stop();
     for (auto& slot : workers) {
       asio::post(slot->ioc, [s = slot.get()] {
         s->redis->stop();
         s->reader->stop();
         if (s->delivery_reader) s->delivery_reader->stop();
+        if (s->webhook_reader) s->webhook_reader->stop();
         s->ioc.stop();
       });
     }
@@ -240,6 +297,8 @@ int App::run() {
   };
 
   auto server = std::make_unique<HttpServer>(cfg.server, router, auth);
+  conversation_stream->install(*server);
+  conversation_stream->start(contexts);
   try {
     server->start(contexts);
   } catch (const std::exception& e) {
@@ -247,6 +306,7 @@ int App::run() {
                e.what());
     stop_workers();
     server.reset();
+    conversation_stream.reset();
     workers.clear();
     if (managed) managed->stop();
     return 1;
@@ -258,6 +318,23 @@ int App::run() {
   // The main thread waits for signals and orchestrates the drain.
   asio::io_context control{1};
   asio::signal_set signals(control, SIGINT, SIGTERM);
+  // SIGHUP reloads workflows and templates, like POST /v1/workflows/reload.
+  asio::signal_set hangups(control, SIGHUP);
+  std::function<void(boost::system::error_code, int)> on_hangup =
+      [&](boost::system::error_code ec, int) {
+        if (ec) return;
+        try {
+          auto report = reload();
+          log->info("SIGHUP: reloaded {} workflows, {} errors", report.loaded.size(),
+                    report.errors.size());
+          for (const auto& e : report.errors)
+            log->warn("reload refused: {}", workflows::format_finding(e));
+        } catch (const std::exception& e) {
+          log->error("SIGHUP: reload failed: {}", e.what());
+        }
+        hangups.async_wait(on_hangup);
+      };
+  hangups.async_wait(on_hangup);
   asio::steady_timer deadline(control);
   bool draining = false;
   bool finished = false;
@@ -266,6 +343,7 @@ int App::run() {
     finished = true;
     deadline.cancel();
     signals.cancel();
+    hangups.cancel();
   };
   std::function<void(boost::system::error_code, int)> on_signal =
       [&](boost::system::error_code ec, int signal) {
@@ -293,10 +371,11 @@ int App::run() {
   // Messages being handed to providers finish and are recorded before the workers stop,
   // so that a restart does not find them half-sent (and mark them interrupted).
   for (auto& slot : workers) slot->delivery->drain();
+  for (auto& slot : workers) slot->webhooks->drain();  // calls in flight finish too
   const auto drain_deadline = std::chrono::steady_clock::now() + cfg.server.shutdown_timeout;
   auto all_drained = [&] {
     for (auto& slot : workers)
-      if (!slot->delivery->drained()) return false;
+      if (!slot->delivery->drained() || !slot->webhooks->drained()) return false;
     return true;
   };
   while (!all_drained() && std::chrono::steady_clock::now() < drain_deadline)
@@ -315,6 +394,7 @@ int App::run() {
 
   stop_workers();
   server.reset();  // acceptors go before their io_contexts
+  conversation_stream.reset();
   workers.clear();
   if (managed) managed->stop();
   log->info("stopped");

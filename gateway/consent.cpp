@@ -19,12 +19,15 @@ const redis::Script kConsent(R"lua(
 local cs = redis.call('HGET', KEYS[1], 'cs')
 local consent = {}
 if cs then consent = cjson.decode(cs) end
+local previous = consent[ARGV[1]]
+if type(previous) == 'table' then previous = previous['status'] end
+if type(previous) ~= 'string' then previous = '' end
 consent[ARGV[1]] = ARGV[2]
 local encoded = cjson.encode(consent)
 redis.call('HSET', KEYS[1], 'cs', encoded, 'ua', ARGV[4])
 redis.call('HSETNX', KEYS[1], 'ca', ARGV[4])
 redis.call('RPUSH', KEYS[2], ARGV[3])
-return encoded
+return {encoded, previous}
 )lua");
 
 std::vector<std::string> consent_args(const std::string& channel, const std::string& status,
@@ -39,17 +42,30 @@ std::vector<std::string> consent_args(const std::string& channel, const std::str
 
 }  // namespace
 
-asio::awaitable<nlohmann::ordered_json> record_consent(redis::Client& redis,
-                                                       std::string customer_id,
-                                                       std::string channel, std::string status,
-                                                       std::string source) {
+asio::awaitable<ConsentChange> change_consent(redis::Client& redis, std::string customer_id,
+                                              std::string channel, std::string status,
+                                              std::string source) {
   auto at = ingest::format_rfc3339(
       std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
   std::vector<std::string> script_keys{keys::customer(customer_id), keys::consent_log(customer_id)};
   auto args = consent_args(channel, status, source, at);
   auto reply = co_await kConsent.run(redis, script_keys, args);
   if (reply.is_error()) throw redis::CommandError(reply.str);
-  co_return nlohmann::ordered_json::parse(reply.str, nullptr, false);
+  ConsentChange change;
+  if (reply.elements.size() == 2) {
+    change.consent = nlohmann::ordered_json::parse(reply.elements[0].str, nullptr, false);
+    change.previous = reply.elements[1].str;
+  }
+  co_return change;
+}
+
+asio::awaitable<nlohmann::ordered_json> record_consent(redis::Client& redis,
+                                                       std::string customer_id,
+                                                       std::string channel, std::string status,
+                                                       std::string source) {
+  auto change = co_await change_consent(redis, std::move(customer_id), std::move(channel),
+                                        std::move(status), std::move(source));
+  co_return std::move(change.consent);
 }
 
 }  // namespace herald::gateway

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "gateway/router.hpp"
@@ -33,6 +34,29 @@ templates::Limits template_limits(const config::Config& config) {
   return limits;
 }
 
+namespace {
+
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+/// The workflow files of a folder (segments.yaml aside), sorted.
+std::vector<fs::path> workflow_files(const std::string& dir) {
+  std::vector<fs::path> files;
+  if (!fs::is_directory(dir)) return files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file() && entry.path().extension() == ".yaml" &&
+        entry.path().filename() != "segments.yaml")
+      files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
 Content load_content(const config::Config& config) {
   Content content;
   std::string report;
@@ -58,10 +82,9 @@ Content load_content(const config::Config& config) {
         report += workflows::format_finding(finding) + "\n";
     auto segments_file = fs::path(config.workflows_dir) / "segments.yaml";
     if (fs::exists(segments_file)) {
-      std::ifstream in(segments_file);
-      std::stringstream text;
-      text << in.rdbuf();
-      content.segments = workflows::parse_segments(text.str(), segments_file.string()).names;
+      auto parsed = workflows::parse_segments(read_file(segments_file), segments_file.string());
+      content.segments = parsed.names;
+      content.segment_set = parsed.segments;
     }
   } else {
     content.warnings.push_back("workflows_dir " + config.workflows_dir +
@@ -73,22 +96,80 @@ Content load_content(const config::Config& config) {
     workflows::ParseOptions options;
     options.templates = catalog.get();
     options.segments = &content.segments;
-    std::vector<fs::path> files;
-    for (const auto& entry : fs::recursive_directory_iterator(config.workflows_dir))
-      if (entry.is_regular_file() && entry.path().extension() == ".yaml" &&
-          entry.path().filename() != "segments.yaml")
-        files.push_back(entry.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& file : files) {
-      std::ifstream in(file);
-      std::stringstream text;
-      text << in.rdbuf();
-      auto parsed = workflows::parse_workflow(text.str(), file.string(), options);
+    for (const auto& file : workflow_files(config.workflows_dir)) {
+      auto parsed = workflows::parse_workflow(read_file(file), file.string(), options);
       if (parsed.workflow) content.workflows.push_back(std::move(parsed.workflow));
     }
   }
+  if (!content.segment_set) content.segment_set = std::make_shared<const workflows::Segments>();
   content.catalog = std::move(catalog);
   return content;
+}
+
+ReloadReport reload_content(const config::Config& config, const Content& current) {
+  ReloadReport report;
+  auto next = std::make_shared<Content>(current);
+  next->warnings.clear();
+
+  // Templates: the whole folder, or nothing.
+  if (fs::is_directory(config.templates_dir)) {
+    try {
+      next->catalog = std::make_shared<workflows::TemplateSetCatalog>(
+          templates::TemplateSet::load(config.templates_dir, template_limits(config)));
+    } catch (const templates::TemplateLoadError& e) {
+      for (const auto& error : e.errors())
+        report.errors.push_back({error.file, std::max(error.line, 1), std::max(error.column, 1),
+                                 workflows::Severity::kError, error.message});
+    }
+  }
+
+  // Every workflow file and segments.yaml, linted together (ids unique across files).
+  const auto files = workflow_files(config.workflows_dir);
+  std::vector<workflows::LintInput> inputs;
+  for (const auto& file : files) inputs.push_back({file.string(), read_file(file)});
+  const auto segments_file = fs::path(config.workflows_dir) / "segments.yaml";
+  const bool has_segments = fs::exists(segments_file);
+  if (has_segments) inputs.push_back({segments_file.string(), read_file(segments_file)});
+  workflows::LintOptions lint;
+  lint.templates = next->catalog.get();
+  std::set<std::string> refused;
+  for (auto& finding : workflows::lint_inputs(inputs, lint)) {
+    if (finding.severity != workflows::Severity::kError) continue;
+    refused.insert(finding.file);
+    report.errors.push_back(std::move(finding));
+  }
+
+  if (has_segments && !refused.count(segments_file.string())) {
+    auto parsed = workflows::parse_segments(inputs.back().text, segments_file.string());
+    if (parsed.segments) {
+      next->segments = parsed.names;
+      next->segment_set = parsed.segments;
+    }
+  } else if (!has_segments) {
+    next->segments.clear();
+    next->segment_set = std::make_shared<const workflows::Segments>();
+  }
+
+  workflows::ParseOptions options;
+  options.templates = next->catalog.get();
+  options.segments = &next->segments;
+  std::vector<std::shared_ptr<const workflows::Workflow>> workflows;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const auto& file = inputs[i].file;
+    if (refused.count(file)) {
+      // What the file held before keeps running.
+      for (const auto& w : current.workflows)
+        if (w->file == file) workflows.push_back(w);
+      continue;
+    }
+    auto parsed = workflows::parse_workflow(inputs[i].text, file, options);
+    if (!parsed.workflow) continue;
+    report.loaded.push_back(parsed.workflow->id);
+    workflows.push_back(std::move(parsed.workflow));
+  }
+  next->workflows = std::move(workflows);
+  report.content = std::move(next);
+  return report;
 }
 
 namespace {
@@ -133,13 +214,15 @@ Response preview(const Content& content, const Request& request) {
 
 }  // namespace
 
-void add_content_routes(Router& router, std::shared_ptr<const Content> content) {
+void add_content_routes(Router& router, ContentSourcePtr source) {
   router.add("POST", "/v1/templates/{name}/preview", Access::kAdmin,
-             [content](Request& request) -> asio::awaitable<Response> {
+             [source](Request& request) -> asio::awaitable<Response> {
+               auto content = source->get();
                co_return preview(*content, request);
              });
   router.add("POST", "/v1/workflows/validate", Access::kAdmin,
-             [content](Request& request) -> asio::awaitable<Response> {
+             [source](Request& request) -> asio::awaitable<Response> {
+               auto content = source->get();
                workflows::ValidateOptions options;
                options.templates = content->catalog.get();
                options.segments = &content->segments;

@@ -55,47 +55,6 @@ std::optional<std::chrono::hours> care_window(const std::string& channel) {
   return std::nullopt;
 }
 
-std::string html_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\n':
-        out += "<br>";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-/// An agent's free text as the channel's rendered section (channels/channel.hpp).
-Json text_content(const std::string& channel, const std::string& text) {
-  Json c = Json::object();
-  if (channel == "sms") {
-    c["body"] = text;
-  } else if (channel == "email") {
-    c["subject"] = "Re: your message";
-    c["html"] = "<p>" + html_escape(text) + "</p>";
-    c["text"] = text;
-  } else {
-    c["text"] = text;
-  }
-  return c;
-}
-
 struct Located {
   std::string customer;
   cv::Conversation conversation;
@@ -212,7 +171,7 @@ asio::awaitable<void> add_context(Json& out, const Located& located, const confi
 }  // namespace
 
 void add_conversation_routes(Router& router, const config::Config& config,
-                             std::shared_ptr<const Content> content) {
+                             ContentSourcePtr source) {
   auto cfg = std::make_shared<const config::Config>(config);
 
   router.add(
@@ -280,7 +239,8 @@ void add_conversation_routes(Router& router, const config::Config& config,
 
   router.add(
       "POST", "/v1/conversations/{id}/reply", Access::kAgent,
-      [cfg, content](Request& request) -> asio::awaitable<Response> {
+      [cfg, source](Request& request) -> asio::awaitable<Response> {
+        auto content = source->get();
         const auto& id = request.params.at("id");
         auto reply = parse_reply(request);
         auto located = co_await locate(id);

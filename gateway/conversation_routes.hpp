@@ -1,5 +1,6 @@
 #pragma once
-// The agents' API of api.md "Conversations" (without the stream and the console):
+// The agents' API of api.md "Conversations" (the stream: conversation_stream.hpp; the
+// console and its templates list: console/console_routes.hpp):
 //   GET  /v1/conversations?status=&limit=&cursor=   agent or admin; newest activity first;
 //                                                   status defaults to escalated (the queue)
 //   GET  /v1/conversations/{id}                     agent or admin; the thread with the live
@@ -24,9 +25,9 @@
 namespace herald::gateway {
 
 class Router;
-struct Content;
+class ContentSource;
 
 void add_conversation_routes(Router& router, const config::Config& config,
-                             std::shared_ptr<const Content> content);
+                             std::shared_ptr<ContentSource> content);
 
 }  // namespace herald::gateway

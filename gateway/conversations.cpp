@@ -4,10 +4,12 @@
 
 #include <openssl/rand.h>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 
 #include "gateway/ingest/timestamp.hpp"
+#include "gateway/log.hpp"
 #include "gateway/messages.hpp"
 #include "gateway/redis/redis_client.hpp"
 #include "gateway/redis/script.hpp"
@@ -18,19 +20,98 @@ namespace asio = boost::asio;
 namespace {
 
 // KEYS[2..5] of every script are the status indexes, in kStatuses order.
-#define HERALD_LUA_REINDEX                                           \
-  "local function reindex(id, st, score)\n"                          \
-  "  local names = {'open', 'escalated', 'assigned', 'resolved'}\n"  \
-  "  for i, s in ipairs(names) do\n"                                 \
-  "    if s == st then redis.call('ZADD', KEYS[i + 1], score, id)\n" \
-  "    else redis.call('ZREM', KEYS[i + 1], id) end\n"               \
-  "  end\n"                                                          \
-  "end\n"
+const std::string kLuaReindex = R"lua(
+local function reindex(id, st, score)
+  local names = {'open', 'escalated', 'assigned', 'resolved'}
+  for i, s in ipairs(names) do
+    if s == st then redis.call('ZADD', KEYS[i + 1], score, id)
+    else redis.call('ZREM', KEYS[i + 1], id) end
+  end
+end
+)lua";
+
+// Every transition is published with the conversation as it is after it, in the same
+// script: the stream cannot miss a transition nor see one that did not happen.
+const std::string kLuaPublish = R"lua(
+local function publish(kind, h)
+  local f = redis.call('HGETALL', h)
+  redis.call('XADD', ')lua" + std::string(kEventsKey) + R"lua(', 'MAXLEN', '~', ')lua" +
+                                std::to_string(kEventsLimit) + R"lua(', '*', 'type', kind, unpack(f))
+end
+)lua";
+
+// Auto-assignment: the next agent after the last one chosen (by name, wrapping) among
+// those present on the stream, skipping those at `max` assigned conversations. The
+// per-agent sets hold conversation hash keys and are checked as they are read (an erased
+// or moved conversation no longer counts).
+const std::string kLuaAssign = R"lua(
+local function auto_assign(id, h, now_ms, now_text, max)
+  local presence = ')lua" + std::string(kPresenceKey) + R"lua('
+  redis.call('ZREMRANGEBYSCORE', presence, '-inf', '(' .. now_ms)
+  local seen, names = {}, {}
+  for _, m in ipairs(redis.call('ZRANGE', presence, 0, -1)) do
+    local name = string.match(m, '^(.*)\t[^\t]*$') or m
+    if name ~= '' and not seen[name] then
+      seen[name] = true
+      names[#names + 1] = name
+    end
+  end
+  if #names == 0 then return nil end
+  table.sort(names)
+  local last = redis.call('GET', ')lua" + std::string(kRoundRobinKey) + R"lua(') or ''
+  local first = 1
+  for i, n in ipairs(names) do
+    if n > last then
+      first = i
+      break
+    end
+  end
+  for k = 0, #names - 1 do
+    local name = names[((first - 1 + k) % #names) + 1]
+    local set = ')lua" + std::string(kAgentLoadPrefix) + R"lua(' .. name
+    local held = 0
+    for _, other in ipairs(redis.call('SMEMBERS', set)) do
+      local s = redis.call('HMGET', other, 'status', 'assignee')
+      if s[1] == 'assigned' and s[2] == name then held = held + 1
+      else redis.call('SREM', set, other) end
+    end
+    if held < max then
+      redis.call('HSET', h, 'status', 'assigned', 'assignee', name, 'updated_at', now_text,
+                 'updated_ms', now_ms)
+      reindex(id, 'assigned', now_ms)
+      redis.call('SADD', set, h)
+      redis.call('SET', ')lua" + std::string(kRoundRobinKey) + R"lua(', name)
+      publish('claimed', h)
+      return name
+    end
+  end
+  return nil
+end
+
+-- open -> escalated (the first escalation is kept); then auto-assignment when on.
+-- Returns the status after, or '' (missing or resolved).
+local function escalate(h, esc, now_ms, now_text, auto, max)
+  local st = redis.call('HGET', h, 'status')
+  if not st or st == 'resolved' then return '' end
+  local id = redis.call('HGET', h, 'id')
+  local e = redis.call('HGET', h, 'escalation')
+  if not e or e == '' then redis.call('HSET', h, 'escalation', esc) end
+  local changed = st == 'open'
+  if changed then st = 'escalated' end
+  redis.call('HSET', h, 'status', st, 'updated_at', now_text, 'updated_ms', now_ms)
+  reindex(id, st, now_ms)
+  if changed then publish('escalated', h) end
+  if st == 'escalated' and auto == '1' then
+    if auto_assign(id, h, now_ms, now_text, tonumber(max)) then st = 'assigned' end
+  end
+  return st
+end
+)lua";
 
 // KEYS: open pointer, status indexes (4), index key of the candidate id.
 // ARGV: key prefix, candidate id, channel, customer, thread item, now ms, now text, limit.
 // Returns {id, started (0/1), status}.
-const redis::Script kInbound(HERALD_LUA_REINDEX R"lua(
+const redis::Script kInbound(kLuaReindex + kLuaPublish + R"lua(
 local id = redis.call('GET', KEYS[1])
 local started = 0
 if id then
@@ -52,15 +133,30 @@ redis.call('LTRIM', h .. ':th', -tonumber(ARGV[8]), -1)
 redis.call('HSET', h, 'updated_at', ARGV[7], 'updated_ms', ARGV[6])
 local st = redis.call('HGET', h, 'status')
 reindex(id, st, ARGV[6])
+publish('inbound', h)
 return {id, started, st}
 )lua");
 
 // KEYS: hash, status indexes (4), outbound set, thread.
-// ARGV: message id, thread item, now ms, now text, limit. Returns 1 when recorded.
-const redis::Script kOutbound(HERALD_LUA_REINDEX R"lua(
+// ARGV: message id, thread item, now ms, now text, limit, agent. Returns 1 when recorded.
+// A message recorded already (the delivery worker may join it to the thread before the
+// agent's reply route records it) gets the agent's item in place of the plain one.
+const redis::Script kOutbound(kLuaReindex + R"lua(
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return 0 end
-if redis.call('SADD', KEYS[6], ARGV[1]) == 0 then return 0 end
+if redis.call('SADD', KEYS[6], ARGV[1]) == 0 then
+  if ARGV[6] ~= '' then
+    local from = math.max(0, redis.call('LLEN', KEYS[7]) - 50)
+    for i, it in ipairs(redis.call('LRANGE', KEYS[7], from, -1)) do
+      local ok, v = pcall(cjson.decode, it)
+      if ok and type(v) == 'table' and v['direction'] == 'outbound' and v['message_id'] == ARGV[1] then
+        redis.call('LSET', KEYS[7], from + i - 1, ARGV[2])
+        break
+      end
+    end
+  end
+  return 0
+end
 redis.call('RPUSH', KEYS[7], ARGV[2])
 redis.call('LTRIM', KEYS[7], -tonumber(ARGV[5]), -1)
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[4], 'updated_ms', ARGV[3])
@@ -68,22 +164,32 @@ reindex(redis.call('HGET', KEYS[1], 'id'), st, ARGV[3])
 return 1
 )lua");
 
-// KEYS: hash, status indexes (4). ARGV: escalation JSON, now ms, now text.
-// Returns the status after, or '' (missing or resolved).
-const redis::Script kEscalate(HERALD_LUA_REINDEX R"lua(
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st or st == 'resolved' then return '' end
-local e = redis.call('HGET', KEYS[1], 'escalation')
-if not e or e == '' then redis.call('HSET', KEYS[1], 'escalation', ARGV[1]) end
-if st == 'open' then st = 'escalated' end
-redis.call('HSET', KEYS[1], 'status', st, 'updated_at', ARGV[3], 'updated_ms', ARGV[2])
-reindex(redis.call('HGET', KEYS[1], 'id'), st, ARGV[2])
-return st
+// KEYS: the customer's open pointer on the channel, status indexes (4).
+// ARGV: key prefix, message id, thread item, now ms, now text, limit.
+// Returns 1 when the message joined the open conversation's thread.
+const redis::Script kJoinOutbound(kLuaReindex + R"lua(
+local id = redis.call('GET', KEYS[1])
+if not id then return 0 end
+local h = ARGV[1] .. id
+local st = redis.call('HGET', h, 'status')
+if not st or st == 'resolved' then return 0 end
+if redis.call('SADD', h .. ':om', ARGV[2]) == 0 then return 0 end
+redis.call('RPUSH', h .. ':th', ARGV[3])
+redis.call('LTRIM', h .. ':th', -tonumber(ARGV[6]), -1)
+redis.call('HSET', h, 'updated_at', ARGV[5], 'updated_ms', ARGV[4])
+reindex(id, st, ARGV[4])
+return 1
+)lua");
+
+// KEYS: hash, status indexes (4). ARGV: escalation JSON, now ms, now text, auto-assign
+// ("1"), max per agent. Returns the status after, or '' (missing or resolved).
+const redis::Script kEscalate(kLuaReindex + kLuaPublish + kLuaAssign + R"lua(
+return escalate(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 )lua");
 
 // Claim, release and resolve answer {kind, holder, status}.
 // KEYS: hash, status indexes (4). ARGV: agent, now ms, now text.
-const redis::Script kClaim(HERALD_LUA_REINDEX R"lua(
+const redis::Script kClaim(kLuaReindex + kLuaPublish + R"lua(
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'missing', '', ''} end
 if st == 'resolved' then return {'resolved', '', st} end
@@ -92,11 +198,13 @@ if st == 'assigned' and a ~= '' then return {'held', a, st} end
 redis.call('HSET', KEYS[1], 'status', 'assigned', 'assignee', ARGV[1], 'updated_at', ARGV[3],
            'updated_ms', ARGV[2])
 reindex(redis.call('HGET', KEYS[1], 'id'), 'assigned', ARGV[2])
+redis.call('SADD', ')lua" + std::string(kAgentLoadPrefix) + R"lua(' .. ARGV[1], KEYS[1])
+publish('claimed', KEYS[1])
 return {'done', ARGV[1], 'assigned'}
 )lua");
 
 // KEYS: hash, status indexes (4). ARGV: agent, now ms, now text, "1" to force (admin).
-const redis::Script kRelease(HERALD_LUA_REINDEX R"lua(
+const redis::Script kRelease(kLuaReindex + kLuaPublish + R"lua(
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'missing', '', ''} end
 if st == 'resolved' then return {'resolved', '', st} end
@@ -107,12 +215,14 @@ local e = redis.call('HGET', KEYS[1], 'escalation')
 local next = (e and e ~= '') and 'escalated' or 'open'
 redis.call('HSET', KEYS[1], 'status', next, 'assignee', '', 'updated_at', ARGV[3], 'updated_ms', ARGV[2])
 reindex(redis.call('HGET', KEYS[1], 'id'), next, ARGV[2])
+redis.call('SREM', ')lua" + std::string(kAgentLoadPrefix) + R"lua(' .. a, KEYS[1])
+publish('released', KEYS[1])
 return {'done', '', next}
 )lua");
 
 // KEYS: hash, status indexes (4). ARGV: agent, now ms, now text, key prefix.
 // The open pointer goes, so that the next inbound message starts a new conversation.
-const redis::Script kResolve(HERALD_LUA_REINDEX R"lua(
+const redis::Script kResolve(kLuaReindex + kLuaPublish + R"lua(
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'missing', '', ''} end
 local a = redis.call('HGET', KEYS[1], 'assignee') or ''
@@ -124,8 +234,53 @@ redis.call('HSET', KEYS[1], 'status', 'resolved', 'resolved_by', ARGV[1], 'updat
 local open = ARGV[4] .. 'open:' .. redis.call('HGET', KEYS[1], 'channel')
 if redis.call('GET', open) == id then redis.call('DEL', open) end
 reindex(id, 'resolved', ARGV[2])
+if a ~= '' then redis.call('SREM', ')lua" + std::string(kAgentLoadPrefix) + R"lua(' .. a, KEYS[1]) end
+publish('resolved', KEYS[1])
 return {'done', a, 'resolved'}
 )lua");
+
+// The escalate step of a workflow (run inside the engine's MULTI/EXEC, so as EVAL):
+// opens the conversation if the customer has none on the channel, then escalates it.
+// The channel: that of the run's latest message on a channel of ARGV[11..] (the channels
+// the customer has an address for, in order of preference), else the first of those.
+// KEYS: the customer's message list, status indexes (4).
+// ARGV: key prefix, customer, candidate id, escalation JSON, now ms, now text, auto-assign,
+// max per agent, run id, (unused), channels... Returns {id, status}, or {} without a channel.
+const std::string kOpenEscalateSource = kLuaReindex + kLuaPublish + kLuaAssign + R"lua(
+local allowed = {}
+for i = 11, #ARGV do allowed[ARGV[i]] = true end
+local channel = nil
+for _, it in ipairs(redis.call('LRANGE', KEYS[1], 0, 99)) do
+  local ok, m = pcall(cjson.decode, it)
+  if ok and type(m) == 'table' and m['run'] == ARGV[9] and type(m['channel']) == 'string'
+     and allowed[m['channel']] then
+    channel = m['channel']
+    break
+  end
+end
+if not channel then channel = ARGV[11] end
+if not channel then return {} end
+local open = ARGV[1] .. 'open:' .. channel
+local id = redis.call('GET', open)
+if id then
+  local st = redis.call('HGET', ARGV[1] .. id, 'status')
+  if not st or st == 'resolved' then id = false end
+end
+if not id then
+  id = ARGV[3]
+  redis.call('HSET', ARGV[1] .. id, 'id', id, 'customer_id', ARGV[2], 'channel', channel,
+             'status', 'open', 'assignee', '', 'escalation', '', 'created_at', ARGV[6],
+             'updated_at', ARGV[6], 'updated_ms', ARGV[5])
+  redis.call('SET', open, id)
+  redis.call('SET', 'herald:cvi:' .. id, ARGV[2])
+  redis.call('SADD', ARGV[1] .. 'all', id)
+end
+local st = escalate(ARGV[1] .. id, ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+return {id, st}
+)lua";
+
+std::atomic<bool> g_auto_assign{false};
+std::atomic<unsigned> g_max_per_agent{10};
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -179,6 +334,8 @@ Transition transition_of(const redis::Reply& reply) {
   return t;
 }
 
+}  // namespace
+
 std::optional<Conversation> from_hash(const redis::Reply& reply) {
   if (reply.is_error() || reply.elements.empty()) return std::nullopt;
   Conversation c;
@@ -207,8 +364,6 @@ std::optional<Conversation> from_hash(const redis::Reply& reply) {
   if (c.id.empty()) return std::nullopt;
   return c;
 }
-
-}  // namespace
 
 OJson Conversation::to_json() const {
   OJson out = OJson::object();
@@ -262,7 +417,7 @@ asio::awaitable<void> record_outbound(redis::Client& redis, const std::string& c
   const auto now = now_ms();
   item["at"] = rfc3339(now);
   std::vector<std::string> as{message_id, item.dump(), std::to_string(now), rfc3339(now),
-                              std::to_string(kThreadLimit)};
+                              std::to_string(kThreadLimit), agent};
   auto reply = co_await kOutbound.run(redis, ks, as);
   check(reply);
 }
@@ -273,7 +428,9 @@ asio::awaitable<std::optional<std::string>> escalate(redis::Client& redis,
   const auto now = now_ms();
   if (!escalation.contains("at")) escalation["at"] = rfc3339(now);
   auto ks = script_keys(key(customer, id));
-  std::vector<std::string> as{escalation.dump(), std::to_string(now), rfc3339(now)};
+  std::vector<std::string> as{escalation.dump(), std::to_string(now), rfc3339(now),
+                              g_auto_assign.load() ? "1" : "0",
+                              std::to_string(g_max_per_agent.load())};
   auto reply = co_await kEscalate.run(redis, ks, as);
   check(reply);
   if (reply.str.empty()) co_return std::nullopt;
@@ -305,6 +462,55 @@ asio::awaitable<Transition> resolve(redis::Client& redis, const std::string& cus
   std::vector<std::string> as{agent, std::to_string(now), rfc3339(now), prefix(customer)};
   auto reply = co_await kResolve.run(redis, ks, as);
   co_return transition_of(reply);
+}
+
+void configure(const config::ConversationsConfig& config) {
+  g_auto_assign = config.auto_assign;
+  g_max_per_agent = config.max_per_agent;
+}
+
+asio::awaitable<void> join_outbound(redis::Client& redis, const std::string& customer,
+                                    const std::string& channel, const std::string& message_id) {
+  OJson item = OJson::object();
+  item["direction"] = "outbound";
+  item["message_id"] = message_id;
+  item["agent"] = nullptr;
+  const auto now = now_ms();
+  item["at"] = rfc3339(now);
+  auto ks = script_keys(open_key(customer, channel));
+  std::vector<std::string> as{prefix(customer), message_id,   item.dump(),
+                              std::to_string(now), rfc3339(now), std::to_string(kThreadLimit)};
+  std::string failure;
+  try {
+    auto reply = co_await kJoinOutbound.run(redis, ks, as);
+    if (reply.is_error()) failure = reply.str;
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty())
+    herald::log::get("conversations")->warn("message {} not joined to its conversation: {}",
+                                            message_id, failure);
+}
+
+std::vector<std::string> open_and_escalate_command(const std::string& customer,
+                                                   const std::vector<std::string>& channels,
+                                                   const std::string& run_id, OJson escalation,
+                                                   int64_t at_ms) {
+  if (!escalation.contains("at")) escalation["at"] = rfc3339(at_ms);
+  std::vector<std::string> cmd{"EVAL", kOpenEscalateSource, "5", keys::customer_messages(customer)};
+  for (const auto& s : kStatuses) cmd.push_back(status_key(s));
+  cmd.push_back(prefix(customer));
+  cmd.push_back(customer);
+  cmd.push_back(new_id());
+  cmd.push_back(escalation.dump());
+  cmd.push_back(std::to_string(at_ms));
+  cmd.push_back(rfc3339(at_ms));
+  cmd.push_back(g_auto_assign.load() ? "1" : "0");
+  cmd.push_back(std::to_string(g_max_per_agent.load()));
+  cmd.push_back(run_id);
+  cmd.push_back("");
+  for (const auto& c : channels) cmd.push_back(c);
+  return cmd;
 }
 
 asio::awaitable<std::optional<std::string>> customer_of(redis::Client& redis,

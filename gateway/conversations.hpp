@@ -18,10 +18,24 @@
 //   herald:cvi:ID                      the customer of conversation ID
 //   herald:cvs:STATUS                  global index per status: sorted set of ids scored by
 //                                      last activity (unix ms), for listing newest first
+//   herald:cv:ev                       stream of transitions for the agents' stream (bounded,
+//                                      ~10,000): type (escalated, inbound, claimed, released,
+//                                      resolved) and the conversation's hash fields after it
+//   herald:cv:agents                   presence on the stream: sorted set of "AGENT\tCONN"
+//                                      (CONN: a gateway worker) scored by expiry (unix ms)
+//   herald:cva:AGENT                   hash keys of the conversations the agent holds (checked
+//                                      as read: only assigned ones held by AGENT count)
+//   herald:cv:rr                       the agent auto-assignment chose last (round robin)
 //
 // Statuses: open -> escalated -> assigned (claim) -> escalated/open (release) -> resolved.
 // Every transition is one Lua script that also moves the conversation between the status
-// indexes, so a conversation is in exactly one of them. Like kRecordMessage, the scripts
+// indexes, so a conversation is in exactly one of them, and appends it to the stream
+// herald:cv:ev, so that every gateway can push it to its agents (conversation_stream.hpp).
+//
+// Auto-assignment (conversations.auto_assign): when a conversation is escalated, the same
+// script claims it for the next agent in name order after the one chosen last, among the
+// agents present on the stream, skipping those holding max_per_agent assigned ones; it is
+// published as `claimed`. With no agent free it waits in the queue (escalated). Like kRecordMessage, the scripts
 // touch global keys with the customer's: fine on one Redis; Redis Cluster (not supported
 // yet) would need the index written apart.
 //
@@ -37,10 +51,12 @@
 #include <boost/asio/awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include "config/config.hpp"
 #include "gateway/keys.hpp"
 
 namespace herald::redis {
 class Client;
+struct Reply;
 }
 
 namespace herald::gateway::conversations {
@@ -48,6 +64,11 @@ namespace herald::gateway::conversations {
 using OJson = nlohmann::ordered_json;
 
 inline constexpr long kThreadLimit = 1000;
+inline constexpr const char* kEventsKey = "herald:cv:ev";
+inline constexpr long kEventsLimit = 10000;
+inline constexpr const char* kPresenceKey = "herald:cv:agents";
+inline constexpr const char* kAgentLoadPrefix = "herald:cva:";
+inline constexpr const char* kRoundRobinKey = "herald:cv:rr";
 inline const std::vector<std::string> kStatuses{"open", "escalated", "assigned", "resolved"};
 
 inline std::string prefix(std::string_view customer) {
@@ -73,11 +94,18 @@ inline std::string status_key(std::string_view status) {
 
 struct Conversation {
   std::string id, customer_id, channel, status, assignee;
-  OJson escalation;  // null, or {"reason", "keyword"?, "message_id"?, "workflow"?, "run"?, "at"}
+  OJson escalation;  // null, or {"reason", "keyword"?, "message_id"?, "note"?, "workflow"?,
+                    //          "run"?, "step"?, "at"}
   std::string created_at, updated_at;
 
   OJson to_json() const;
 };
+
+/// A conversation from its hash fields (HGETALL, or a stream entry's fields).
+std::optional<Conversation> from_hash(const redis::Reply& fields);
+
+/// Auto-assignment settings, for every later escalation; call before serving.
+void configure(const config::ConversationsConfig& config);
 
 struct Recorded {
   std::string id;
@@ -96,6 +124,21 @@ boost::asio::awaitable<Recorded> record_inbound(redis::Client& redis, const std:
 boost::asio::awaitable<void> record_outbound(redis::Client& redis, const std::string& customer,
                                              const std::string& id, const std::string& message_id,
                                              const std::string& agent);
+
+/// An outbound message handed to the provider on `channel` (any source: workflows, the
+/// messages API, agents): joins the customer's open conversation there, once. Nothing
+/// when there is none. Never throws (a failure is logged).
+boost::asio::awaitable<void> join_outbound(redis::Client& redis, const std::string& customer,
+                                           const std::string& channel,
+                                           const std::string& message_id);
+
+/// The workflow step `escalate` as one command for a MULTI/EXEC: opens (or continues) the
+/// customer's conversation on the run's latest message's channel among `channels`, else on
+/// channels[0], and escalates it (auto-assignment included). No-op without a channel.
+std::vector<std::string> open_and_escalate_command(const std::string& customer,
+                                                   const std::vector<std::string>& channels,
+                                                   const std::string& run_id, OJson escalation,
+                                                   int64_t at_ms);
 
 /// Escalates: open -> escalated. An escalated or assigned one keeps its status and its
 /// first escalation. Returns the status after, or nullopt when there is no such

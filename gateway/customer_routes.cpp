@@ -10,6 +10,7 @@
 #include "gateway/engine/engine.hpp"
 #include "gateway/ingest/traits.hpp"
 #include "gateway/keys.hpp"
+#include "gateway/suppression.hpp"
 #include "gateway/messages.hpp"
 #include "gateway/redis/script.hpp"
 #include "gateway/router.hpp"
@@ -166,15 +167,18 @@ void add_customer_routes(Router& router, const config::Config& config) {
                std::vector<std::vector<std::string>> tx{{"MULTI"}};
                if (doomed.size() > 1) tx.push_back(std::move(doomed));
                for (auto& z : unindex) tx.push_back(std::move(z));
-               std::vector<std::string> suppress{"SADD", keys::kSuppressed,
-                                                 hashed_identifier("id", id)};
+               std::vector<std::string> suppressed{hashed_identifier("id", id)};
                if (state) {
+                 // Segment memberships and timers (runs, triggers) go with the customer.
+                 for (auto& c : engine::erasure_commands(id, *state, cfg->redis.partitions))
+                   tx.push_back(std::move(c));
                  for (const auto& a : ingest::channel_addresses(state->traits)) {
-                   suppress.push_back(hashed_identifier(a.channel, a.address));
+                   suppressed.push_back(hashed_identifier(a.channel, a.address));
                    tx.push_back({"DEL", keys::address(a.channel, a.address)});
                  }
                }
-               tx.push_back(std::move(suppress));
+               for (auto& c : suppression::add_commands(suppressed, "erased", "api"))
+                 tx.push_back(std::move(c));
                tx.push_back({"DEL", keys::customer(id), keys::customer_events(id),
                              keys::consent_log(id), keys::customer_messages(id)});
                tx.push_back({"EXEC"});

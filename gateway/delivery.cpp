@@ -17,6 +17,8 @@
 
 #include "channels/http_client.hpp"
 #include "gateway/consent.hpp"
+#include "gateway/conversations.hpp"
+#include "gateway/suppression.hpp"
 #include "gateway/customer_state.hpp"
 #include "gateway/ingest/traits.hpp"
 #include "gateway/keys.hpp"
@@ -39,9 +41,9 @@ const std::string kGroup = "delivery";
 // Message hash fields read before a hand-off, in this order.
 const std::vector<std::string> kFields{"status",   "channel",  "content",       "template",
                                        "workflow", "run",      "step",          "attempts",
-                                       "fallback", "provider", "transactional"};
+                                       "fallback", "provider", "transactional", "to"};
 enum Field { kStatus, kChannel, kContent, kTemplate, kWorkflow, kRun, kStep, kAttempts,
-             kFallback, kProvider, kTransactional };
+             kFallback, kProvider, kTransactional, kTo };
 const std::vector<std::string> kChannels{"email", "sms", "whatsapp", "wechat", "social"};
 
 const redis::Script kClaimScript(messages::kClaim);
@@ -64,6 +66,7 @@ std::string outcome_name(Outcome o) {
     case Outcome::kPermanent: return "permanent";
     case Outcome::kOptedOut: return "opted_out";
     case Outcome::kWindowClosed: return "window_closed";
+    case Outcome::kBounced: return "bounced";
   }
   return "unknown";
 }
@@ -147,6 +150,13 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
                                           "channel=\"" + channel + "\",status=\"" + status + "\"");
     counters.emplace(std::move(name), &c);
     return c;
+  }
+  /// Wall time of the policy checks of one message (quiet hours, frequency caps).
+  metrics::Histogram& policy_time() {
+    static auto& h = metrics::registry().histogram(
+        "herald_delivery_policy_check_seconds",
+        "Wall time of the policy checks (quiet hours, frequency caps) of one message", {}, true);
+    return h;
   }
   metrics::Histogram& latency(const std::string& provider) {
     auto it = latencies.find(provider);
@@ -240,6 +250,8 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
     auto traits = OJson::parse(p.empty() || p[0].is_nil() ? "{}" : p[0].str, nullptr, false);
     for (const auto& a : ingest::channel_addresses(traits.is_object() ? traits : OJson::object()))
       if (a.channel == channel) out.to = a.address;
+    // A consent notice answers the address that wrote, which may not be a trait yet.
+    if (!m[kTo].is_nil() && !m[kTo].str.empty()) out.to = m[kTo].str;
     for (std::size_t i = 0; i < kChannels.size() && i + 1 < p.size(); ++i)
       if (kChannels[i] == channel && !p[i + 1].is_nil() && !p[i + 1].str.empty()) {
         try {
@@ -250,8 +262,11 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
       }
 
     // Quiet hours and frequency caps (gateway/policies.hpp) may hold it back.
+    const auto policy_started = std::chrono::steady_clock::now();
     auto held = co_await policies::apply(redis, options.policies, customer_id, message_id, channel,
                                          out.transactional, traits);
+    policy_time().observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - policy_started).count());
     if (held.kind != policies::Decision::Kind::kSend) {
       counter(channel, held.kind == policies::Decision::Kind::kDefer ? "deferred" : "suppressed").inc();
       if (!m[kWorkflow].str.empty() && !m[kStep].str.empty()) {
@@ -268,7 +283,8 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
     co_await wait_for_rate(redis, channel);
     // Claim it (queued/deferred → sending) unless the customer is suppressed or has
     // opted out of the channel since it was queued.
-    std::vector<std::string> claim_keys{key, keys::kSuppressed, keys::customer(customer_id)};
+    std::vector<std::string> claim_keys{key, keys::kSuppressed, keys::customer(customer_id),
+                                        suppression::kReasons};
     auto target = channels.find(channel);
     std::vector<std::string> claim_args{
         messages::timeline_entry("sending", target != channels.end()
@@ -282,7 +298,17 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
     if (!out.to.empty()) claim_args.push_back(hashed_identifier(channel, out.to));
     auto claimed = co_await kClaimScript.run(redis, claim_keys, claim_args);
     if (claimed.is_error()) throw redis::CommandError(claimed.str);
-    if (claimed.str == "suppressed") counter(channel, "suppressed").inc();
+    if (claimed.str == "suppressed") {
+      counter(channel, "suppressed").inc();
+      // The workflow's stats by reason (consent, suppression_list: hard_bounce, ...).
+      if (!m[kWorkflow].str.empty() && !m[kStep].str.empty()) {
+        auto why = co_await redis.command("HGET", key, "reason");
+        std::vector<std::string> stat{
+            "HINCRBY", "herald:wfstats:{" + m[kWorkflow].str + "}",
+            m[kStep].str + ":suppressed:" + (why.is_nil() || why.str.empty() ? "consent" : why.str), "1"};
+        co_await redis.command(stat);
+      }
+    }
     if (claimed.str != "sending") co_return;
     const unsigned attempt = static_cast<unsigned>(std::atoi(m[kAttempts].str.c_str())) + 1;
 
@@ -332,6 +358,14 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
           log->warn("cannot record a provider opt-out: {}", e.what());
         }
       }
+      if (result.outcome == Outcome::kBounced && !out.to.empty()) {
+        try {
+          co_await suppression::add_address(redis, channel, out.to, "hard_bounce",
+                                            "provider:" + provider);
+        } catch (const std::exception& e) {
+          log->warn("cannot record a hard bounce: {}", e.what());
+        }
+      }
       // The step's next channel, rendered when the message was queued.
       auto fallback = OJson::parse(m[kFallback].str.empty() ? "[]" : m[kFallback].str, nullptr, false);
       if (fallback.is_array() && !fallback.empty()) {
@@ -359,6 +393,9 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
     auto applied = co_await kFinishScript.run(redis, ks, as);
     if (applied.is_error()) throw redis::CommandError(applied.str);
     counter(channel, f.status).inc();
+    // Handed to the provider: the message joins the customer's open conversation on the
+    // channel, whoever sent it (never throws).
+    co_await conversations::join_outbound(redis, customer_id, channel, message_id);
     if (applied.as_integer().value_or(0) == 2)
       co_await apply_early_statuses(redis, key, provider, result.provider_message_id);
     if ((f.status == "failed") && !m[kWorkflow].str.empty() && !m[kStep].str.empty()) {

@@ -9,14 +9,18 @@
 #include <set>
 
 #include "channels/messenger/messenger_channel.hpp"
+#include "channels/sendgrid/sendgrid_channel.hpp"
 #include "channels/twilio/twilio_channel.hpp"
 #include "channels/webhooks.hpp"
 #include "channels/wechat/wechat_channel.hpp"
 #include "channels/whatsapp/whatsapp_channel.hpp"
 #include "gateway/consent.hpp"
+#include "gateway/content.hpp"
+#include "gateway/message_send.hpp"
 #include "gateway/conversations.hpp"
 #include "gateway/ingest/event.hpp"
 #include "gateway/ingest/timestamp.hpp"
+#include "gateway/ingest/traits.hpp"
 #include "gateway/ingest_routes.hpp"
 #include "gateway/keys.hpp"
 #include "gateway/log.hpp"
@@ -25,6 +29,7 @@
 #include "gateway/redis/redis_client.hpp"
 #include "gateway/redis/script.hpp"
 #include "gateway/router.hpp"
+#include "gateway/suppression.hpp"
 #include "gateway/unsubscribe.hpp"
 #include "gateway/worker.hpp"
 
@@ -65,10 +70,11 @@ struct HookState {
   std::string public_url;
   std::string unsubscribe_secret;
   const channels::twilio::TwilioChannel* twilio = nullptr;
+  const channels::sendgrid::SendgridChannel* sendgrid = nullptr;
   const channels::whatsapp::WhatsappChannel* whatsapp = nullptr;
   const channels::messenger::MessengerChannel* messenger = nullptr;
   const channels::wechat::WechatChannel* wechat = nullptr;
-  std::set<std::string> escalate_reply_workflows;  // workflows with escalate_replies: true
+  std::shared_ptr<const ContentSource> content;  // the workflows (escalate_replies), or null
 };
 
 metrics::Counter& hook_counter(const std::string& provider, const std::string& kind) {
@@ -132,6 +138,18 @@ std::optional<int64_t> sent_at(const std::string& timeline) {
   return std::nullopt;
 }
 
+/// A workflow message reported delivered counts in its step's stats (STEP:delivered).
+asio::awaitable<void> count_delivered(redis::Client& redis, const std::string& message_key) {
+  auto origin = co_await redis.command("HMGET", message_key, "workflow", "step");
+  if (origin.is_error() || origin.elements.size() != 2) co_return;
+  const auto& workflow = origin.elements[0];
+  const auto& step = origin.elements[1];
+  if (workflow.is_nil() || step.is_nil() || workflow.str.empty() || step.str.empty()) co_return;
+  std::vector<std::string> stat{"HINCRBY", "herald:wfstats:{" + workflow.str + "}",
+                                step.str + ":delivered", "1"};
+  co_await redis.command(stat);
+}
+
 /// A watermark status: every recent message of the recipient on this channel and provider
 /// that was sent up to the watermark moves forward to it.
 asio::awaitable<void> apply_watermark(const std::string& channel, const std::string& provider,
@@ -173,6 +191,7 @@ asio::awaitable<void> apply_watermark(const std::string& channel, const std::str
     auto moved = co_await kAdvanceScript.run(redis, ks, as);
     if (moved.is_error()) throw redis::CommandError(moved.str);
     hook_counter(provider, moved.as_integer().value_or(0) ? "status" : "status_stale").inc();
+    if (moved.as_integer().value_or(0) && s.status == "delivered") co_await count_delivered(redis, ks[0]);
   }
 }
 
@@ -229,6 +248,7 @@ asio::awaitable<void> apply_statuses(const std::string& channel, const std::stri
     auto moved = co_await kAdvanceScript.run(redis, ks, as);
     if (moved.is_error()) throw redis::CommandError(moved.str);
     hook_counter(provider, moved.as_integer().value_or(0) ? "status" : "status_stale").inc();
+    if (moved.as_integer().value_or(0) && s.status == "delivered") co_await count_delivered(redis, ks[0]);
   }
 }
 
@@ -281,6 +301,15 @@ nlohmann::ordered_json reply_escalation(const nlohmann::ordered_json& message) {
   return e;
 }
 
+/// Whether a workflow in effect (any, when `workflow` is empty) sets escalate_replies.
+bool escalates_replies(const HookState& state, const std::string& workflow = {}) {
+  if (!state.content) return false;
+  auto content = state.content->get();
+  for (const auto& w : content->workflows)
+    if (w->escalate_replies && (workflow.empty() || w->id == workflow)) return true;
+  return false;
+}
+
 /// The conversation of an inbound message: started or continued, then escalated by a
 /// keyword of conversations.escalate_keywords held as a whole word ("I want a human"), or
 /// as a reply to the customer's most recent message when its workflow has
@@ -296,12 +325,12 @@ asio::awaitable<void> converse(const HookState& state, const std::string& custom
   nlohmann::ordered_json escalation;
   if (!keyword.empty()) {
     escalation = keyword_escalation(keyword);
-  } else if (!state.escalate_reply_workflows.empty()) {
+  } else if (escalates_replies(state)) {
     auto last = co_await redis.command("LINDEX", keys::customer_messages(customer), "0");
     if (last.is_error()) throw redis::CommandError(last.str);
     auto message = nlohmann::ordered_json::parse(last.is_nil() ? std::string() : last.str, nullptr, false);
     if (message.is_object() && message.contains("workflow") && message["workflow"].is_string() &&
-        state.escalate_reply_workflows.count(message["workflow"].get<std::string>())) {
+        escalates_replies(state, message["workflow"].get<std::string>())) {
       escalation = reply_escalation(message);
     }
   }
@@ -345,12 +374,27 @@ asio::awaitable<void> handle_inbound(const HookState& state, const std::string& 
     if (opened.is_error()) throw redis::CommandError(opened.str);
 
     auto keyword = upper_trimmed(m.text);
-    if (is_stop_keyword(keyword))
-      co_await record_consent(redis, customer, channel, "opted_out", "inbound:" + keyword);
-    else if (keyword == "START")
+    // An opt-out is confirmed once: only the STOP that changed the consent gets an answer.
+    std::string answer;
+    if (is_stop_keyword(keyword)) {
+      auto change =
+          co_await change_consent(redis, customer, channel, "opted_out", "inbound:" + keyword);
+      if (change.previous != "opted_out") answer = state.config.conversations.stop_text;
+    } else if (keyword == "START") {
       co_await record_consent(redis, customer, channel, "opted_in", "inbound:START");
+    } else if (keyword == "HELP") {
+      answer = state.config.conversations.help_text;
+    }
+    if (!answer.empty()) {
+      Notice notice{customer, channel, m.from, answer, std::string()};
+      if (!m.provider_message_id.empty())
+        notice.idempotency_key = "notice:" + provider + ":" + m.provider_message_id;
+      co_await queue_notice(redis, state.config, notice);
+      hook_counter(provider, keyword == "HELP" ? "help_answered" : "stop_confirmed").inc();
+    }
 
-    co_await converse(state, customer, channel, m, at, is_stop_keyword(keyword) || keyword == "START");
+    co_await converse(state, customer, channel, m, at,
+                      is_stop_keyword(keyword) || keyword == "START" || keyword == "HELP");
     events.push_back(inbound_event(customer, owner.is_nil(), channel, provider, m, at, received));
     hook_counter(provider, "inbound").inc();
   }
@@ -403,10 +447,24 @@ asio::awaitable<void> apply_opt_outs(const std::string& channel, const std::stri
   }
 }
 
+/// Hard bounces and spam complaints (SendGrid): the address joins the suppression list.
+asio::awaitable<void> apply_suppressions(const std::string& channel, const std::string& provider,
+                                         const std::vector<hooks::StatusUpdate>& statuses) {
+  auto& redis = *current_worker().redis;
+  for (const auto& s : statuses) {
+    if (s.suppress.empty() || s.recipient.empty()) continue;
+    auto address = channel == "email" ? ingest::normalize_email(s.recipient) : s.recipient;
+    if (!address) continue;
+    co_await suppression::add_address(redis, channel, *address, s.suppress, "provider:" + provider);
+    hook_counter(provider, s.suppress).inc();
+  }
+}
+
 asio::awaitable<void> apply(const HookState& state, const std::string& channel,
                             const std::string& provider, const hooks::ParsedHook& parsed) {
   co_await apply_statuses(channel, provider, parsed.statuses);
   co_await apply_opt_outs(channel, provider, parsed.statuses);
+  co_await apply_suppressions(channel, provider, parsed.statuses);
   co_await apply_inbound(state, channel, provider, parsed.inbound);
 }
 
@@ -427,9 +485,9 @@ std::string html_page(const std::string& title, const std::string& body) {
 void add_hook_routes(Router& router, const config::Config& config,
                      std::map<std::string, channels::Channel*> adapters,
                      std::string unsubscribe_secret,
-                     std::set<std::string> escalate_reply_workflows) {
+                     std::shared_ptr<const ContentSource> content) {
   auto state = std::make_shared<HookState>();
-  state->escalate_reply_workflows = std::move(escalate_reply_workflows);
+  state->content = std::move(content);
   state->config = config;
   state->public_url = config.public_url;
   while (!state->public_url.empty() && state->public_url.back() == '/') state->public_url.pop_back();
@@ -442,6 +500,7 @@ void add_hook_routes(Router& router, const config::Config& config,
   state->whatsapp = dynamic_cast<const channels::whatsapp::WhatsappChannel*>(find("whatsapp"));
   state->messenger = dynamic_cast<const channels::messenger::MessengerChannel*>(find("social"));
   state->wechat = dynamic_cast<const channels::wechat::WechatChannel*>(find("wechat"));
+  state->sendgrid = dynamic_cast<const channels::sendgrid::SendgridChannel*>(find("email"));
   auto not_configured = [](const char* what) {
     return ApiError(404, "not_found", std::string(what) + " is not the configured provider");
   };
@@ -460,6 +519,27 @@ void add_hook_routes(Router& router, const config::Config& config,
                co_await apply(*state, "sms", "twilio", parsed);
                co_return Response::text(200, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>",
                                         "text/xml");
+             });
+
+  // SendGrid's signed event webhook (an addition to the contract's list): deliveries,
+  // opens, bounces (hard ones join the suppression list), spam complaints (an opt-out and
+  // the suppression list) and unsubscribes. Without a verification key it is refused.
+  router.add("POST", "/hooks/sendgrid", Access::kPublic,
+             [state, not_configured](Request& request) -> asio::awaitable<Response> {
+               if (!state->sendgrid) throw not_configured("sendgrid");
+               const auto& key = state->sendgrid->settings().webhook_public_key;
+               if (key.empty())
+                 throw ApiError(404, "not_found",
+                                "the sendgrid event webhook needs webhook_public_key in the "
+                                "email channel's config");
+               if (!hooks::sendgrid_signature_valid(
+                       key, request.header("x-twilio-email-event-webhook-signature"),
+                       request.header("x-twilio-email-event-webhook-timestamp"), request.body))
+                 throw bad_signature();
+               auto result = hooks::parse_sendgrid(request.body);
+               const auto& parsed = parsed_or_400(result);
+               co_await apply(*state, "email", "sendgrid", parsed);
+               co_return Response::text(200, "");
              });
 
   // Meta's subscription check and signed pushes, for WhatsApp and Messenger alike.

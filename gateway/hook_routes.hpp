@@ -17,7 +17,12 @@
 // of the channel; START an opt-in.
 // Each inbound message also starts or continues the customer's conversation on the channel
 // (gateway/conversations.hpp), escalated by a keyword of conversations.escalate_keywords held
-// as a whole word, or as a reply to a message of one of `escalate_reply_workflows`.
+// as a whole word, or as a reply to a message of a workflow of `content` (the content in
+// effect, reloads included) that sets escalate_replies.
+// STOP is confirmed once (conversations.stop_text) and HELP answered
+// (conversations.help_text), both as tracked messages through the channel's adapter.
+// POST /hooks/sendgrid (an addition): SendGrid's signed event webhook; hard bounces and
+// spam complaints put the address on the suppression list (gateway/suppression.hpp).
 // One-click unsubscribe records nothing for a customer who no longer exists (erased).
 
 #include <map>
@@ -31,10 +36,11 @@
 namespace herald::gateway {
 
 class Router;
+class ContentSource;
 
 void add_hook_routes(Router& router, const config::Config& config,
                      std::map<std::string, channels::Channel*> adapters,
                      std::string unsubscribe_secret,
-                     std::set<std::string> escalate_reply_workflows = {});
+                     std::shared_ptr<const ContentSource> content = nullptr);
 
 }  // namespace herald::gateway

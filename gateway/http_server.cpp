@@ -19,8 +19,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include "gateway/auth.hpp"
+#include "gateway/http_upgrade.hpp"
 #include "gateway/log.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/router.hpp"
@@ -44,6 +46,7 @@ struct Connection {
   tcp::socket* socket = nullptr;
   bool idle = true;  // waiting for the first byte of the next request
   Clock::time_point deadline = Clock::time_point::max();
+  UpgradedConnection* upgraded = nullptr;  // handed to an upgrade handler
 };
 
 struct Listener {
@@ -83,6 +86,7 @@ struct HttpServer::Impl {
   const Authenticator& auth;
   std::shared_ptr<spdlog::logger> log;
   std::vector<std::unique_ptr<Listener>> listeners;
+  std::vector<UpgradeRoute> upgrades;
   uint16_t port = 0;
   std::string id_prefix;
   std::atomic<uint64_t> next_id{0};
@@ -304,7 +308,12 @@ struct HttpServer::Impl {
       } else {
         request.path = std::move(*path);
         request.body = std::move(native.body());
-        route = co_await dispatch(request, response);
+        const UpgradeRoute* upgrade_route = find_upgrade(request.path);
+        if (!upgrade_route) {
+          route = co_await dispatch(request, response);
+        } else if (co_await upgrade(socket, self, *upgrade_route, request, native, response)) {
+          co_return;  // the handler had the connection; it closes now
+        }
       }
 
       bool keep_alive = native.keep_alive() && !draining;
@@ -335,6 +344,51 @@ struct HttpServer::Impl {
       co_await asio::async_write(socket, buffers, asio::redirect_error(asio::use_awaitable, ec));
       if (ec || !keep_alive) co_return;
     }
+  }
+
+  const UpgradeRoute* find_upgrade(const std::string& path) const {
+    for (const auto& u : upgrades)
+      if (u.path == path) return &u;
+    return nullptr;
+  }
+
+  /// Authorizes an upgrade and hands the connection over. false (with `response` set)
+  /// when refused; true once the handler is done with the connection.
+  asio::awaitable<bool> upgrade(tcp::socket& socket, Connection& self, const UpgradeRoute& route,
+                                Request& request, const http::request<http::string_body>& native,
+                                Response& response) {
+    try {
+      route.authorize(request);
+    } catch (const ApiError& e) {
+      response = e.to_response();
+      co_return false;
+    }
+    if (request.method != "GET") {
+      response = error_response(405, "method_not_allowed",
+                                request.method + " is not allowed on " + request.path +
+                                    " (allowed: GET)");
+      response.headers.emplace_back("Allow", "GET");
+      co_return false;
+    }
+    if (!beast::websocket::is_upgrade(native)) {
+      response = error_response(426, "upgrade_required",
+                                request.path + " is a WebSocket: send an Upgrade request");
+      response.headers.emplace_back("Upgrade", "websocket");
+      co_return false;
+    }
+    UpgradedConnection connection{socket, native, {}};
+    self.upgraded = &connection;
+    self.idle = false;
+    self.deadline = Clock::time_point::max();
+    std::string failure;
+    try {
+      co_await route.handler(request, connection);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) log->warn("{} ended with an error: {}", route.path, failure);
+    self.upgraded = nullptr;
+    co_return true;
   }
 
   /// Runs the route's handler; maps every failure to the contract's error shape here.
@@ -399,6 +453,8 @@ void HttpServer::start(const std::vector<asio::io_context*>& contexts) {
   }
 }
 
+void HttpServer::add_upgrade(UpgradeRoute route) { impl_->upgrades.push_back(std::move(route)); }
+
 uint16_t HttpServer::port() const { return impl_->port; }
 
 std::size_t HttpServer::connections() const { return impl_->open_connections.load(); }
@@ -413,8 +469,12 @@ void HttpServer::shutdown(std::function<void()> on_drained) {
     asio::post(*l->ioc, [listener = l.get()] {
       boost::system::error_code ignored;
       listener->acceptor->close(ignored);
-      for (auto& c : listener->connections)
-        if (c.idle) c.socket->close(ignored);
+      for (auto& c : listener->connections) {
+        if (c.upgraded && c.upgraded->on_shutdown)
+          c.upgraded->on_shutdown();
+        else if (c.idle)
+          c.socket->close(ignored);
+      }
     });
   }
   if (impl_->open_connections.load() == 0) impl_->fire_drained();

@@ -19,6 +19,7 @@
 #include "gateway/app.hpp"
 #include "gateway/content.hpp"
 #include "gateway/log.hpp"
+#include "gateway/simulate.hpp"
 #include "templates/render_command.hpp"
 #include "workflows/lint.hpp"
 #include "workflows/template_catalog_set.hpp"
@@ -70,6 +71,16 @@ int main(int argc, char** argv) {
   lint->add_option("PATHS", lint_paths, "files, or folders searched for *.yaml");
   lint->add_option("--config", config_path, "configuration file");
 
+  auto* simulate = app.add_subcommand(
+      "simulate", "print the timeline a workflow would give a customer, sending nothing");
+  std::string simulate_workflow, simulate_customer, simulate_events;
+  simulate->add_option("WORKFLOW", simulate_workflow, "a workflow id or a .yaml path")->required();
+  simulate->add_option("--customer", simulate_customer, "customer JSON file: {\"traits\", \"consent\"?}")
+      ->required();
+  simulate->add_option("--events", simulate_events, "events JSON file: [{\"event\", \"properties\", \"after\"}]")
+      ->required();
+  simulate->add_option("--config", config_path, "configuration file");
+
   auto* render = app.add_subcommand("render", "render one channel of a template");
   herald::templates::RenderOptions render_options;
   render->add_option("TEMPLATE", render_options.template_name, "a template name or a .yaml path")
@@ -94,7 +105,8 @@ int main(int argc, char** argv) {
   }
 
   bool given = config_option->count() > 0;
-  for (auto* sub : {serve, lint, render}) given = given || sub->get_option("--config")->count() > 0;
+  for (auto* sub : {serve, lint, render, simulate})
+    given = given || sub->get_option("--config")->count() > 0;
   herald::config::Config config;
   try {
     config = load_config(config_path, given);
@@ -134,6 +146,10 @@ int main(int argc, char** argv) {
     }
     return herald::templates::run_render(render_options);
   }
+
+  if (simulate->parsed())
+    return herald::gateway::run_simulate(config, simulate_workflow, simulate_customer,
+                                         simulate_events);
 
   if (serve->parsed()) {
     try {

@@ -107,7 +107,7 @@ SendRequest parse_send(const Request& request, const Content& content) {
 }  // namespace
 
 void add_message_routes(Router& router, const config::Config& config,
-                        std::shared_ptr<const Content> content) {
+                        ContentSourcePtr source) {
   auto cfg = std::make_shared<const config::Config>(config);
 
   router.add("GET", "/v1/messages/{id}", Access::kAdmin,
@@ -161,7 +161,8 @@ void add_message_routes(Router& router, const config::Config& config,
              });
 
   router.add("POST", "/v1/messages", Access::kAdmin,
-             [cfg, content](Request& request) -> asio::awaitable<Response> {
+             [cfg, source](Request& request) -> asio::awaitable<Response> {
+               auto content = source->get();
                auto r = parse_send(request, *content);
                auto queued = co_await queue_message(*current_worker().redis, *cfg, *content, r);
                Json out = Json::object();

@@ -10,9 +10,9 @@
 namespace herald::gateway {
 
 class Router;
-struct Content;
+class ContentSource;
 
 void add_message_routes(Router& router, const config::Config& config,
-                        std::shared_ptr<const Content> content);
+                        std::shared_ptr<ContentSource> content);
 
 }  // namespace herald::gateway

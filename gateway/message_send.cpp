@@ -34,7 +34,8 @@ using keys::fnv1a;
 std::vector<std::string> record_command(const std::string& id, const SendRequest& r,
                                         const std::string& channel, const std::string& provider,
                                         const std::string& status, const std::string& reason,
-                                        const Json& content, const Json& fallback) {
+                                        const Json& content, const Json& fallback,
+                                        const std::vector<std::string>& extra = {}) {
   auto at = ingest::format_rfc3339(
       std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
   Json entry = Json::object();
@@ -93,7 +94,30 @@ std::vector<std::string> record_command(const std::string& id, const SendRequest
                                   "transactional",
                                   r.transactional ? "1" : "0"};
   cmd.insert(cmd.end(), fields.begin(), fields.end());
+  cmd.insert(cmd.end(), extra.begin(), extra.end());
   return cmd;
+}
+
+std::string provider_for(const config::Config& config, const std::string& channel) {
+  auto it = config.channels.find(channel);
+  return it == config.channels.end() ? std::string("outbox") : it->second.provider;
+}
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      case '\n': out += "<br>"; break;
+      default: out += c;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -152,10 +176,7 @@ asio::awaitable<QueuedMessage> queue_message(redis::Client& redis, const config:
     }
     eligible.push_back(c);
   }
-  auto provider_of = [&](const std::string& c) {
-    auto it = config.channels.find(c);
-    return it == config.channels.end() ? std::string("outbox") : it->second.provider;
-  };
+  auto provider_of = [&](const std::string& c) { return provider_for(config, c); };
   Json context = Json::object();
   context["customer"] = view;
   context["event"] = Json::object();
@@ -212,6 +233,36 @@ asio::awaitable<QueuedMessage> queue_message(redis::Client& redis, const config:
     }
   }
   co_return QueuedMessage{id, status, channel};
+}
+
+Json text_content(const std::string& channel, const std::string& text) {
+  Json c = Json::object();
+  if (channel == "sms") {
+    c["body"] = text;
+  } else if (channel == "email") {
+    c["subject"] = "Re: your message";
+    c["html"] = "<p>" + html_escape(text) + "</p>";
+    c["text"] = text;
+  } else {
+    c["text"] = text;
+  }
+  return c;
+}
+
+asio::awaitable<QueuedMessage> queue_notice(redis::Client& redis, const config::Config& config,
+                                            const Notice& notice) {
+  SendRequest r;
+  r.customer_id = notice.customer_id;
+  r.transactional = true;
+  r.idempotency_key = notice.idempotency_key;
+  const std::string id = message_id_for(r.customer_id, r.idempotency_key);
+  const std::string provider = provider_for(config, notice.channel);
+  std::vector<std::string> extra{"notice", "1", "to", notice.address};
+  auto cmd = record_command(id, r, notice.channel, provider, "queued", "",
+                            text_content(notice.channel, notice.text), Json::array(), extra);
+  auto recorded = co_await redis.command(cmd);
+  if (recorded.is_error()) throw redis::CommandError(recorded.str);
+  co_return QueuedMessage{id, "queued", notice.channel};
 }
 
 }  // namespace herald::gateway

@@ -51,4 +51,24 @@ boost::asio::awaitable<QueuedMessage> queue_message(redis::Client& redis,
                                                     const Content& content,
                                                     const SendRequest& request);
 
+/// An agent's free text (or a notice) as the channel's rendered section
+/// (channels/channel.hpp): sms {body}, email {subject, html, text}, others {text}.
+Json text_content(const std::string& channel, const std::string& text);
+
+/// A consent notice: the confirmation of an inbound STOP, the answer to HELP.
+struct Notice {
+  std::string customer_id;
+  std::string channel;
+  std::string address;          // the address that wrote: the notice answers it
+  std::string text;
+  std::string idempotency_key;  // a repeated key records nothing new
+};
+
+/// Records and queues a notice as a tracked message (no template): transactional, and
+/// marked so that the opt-out it confirms does not stop it at hand-off; the suppression
+/// list still does.
+boost::asio::awaitable<QueuedMessage> queue_notice(redis::Client& redis,
+                                                   const config::Config& config,
+                                                   const Notice& notice);
+
 }  // namespace herald::gateway

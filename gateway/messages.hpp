@@ -9,7 +9,9 @@
 //                              (JSON array of {status, at, detail}), attempts, provider_id,
 //                              transactional ("1"), fallback (JSON array of {channel,
 //                              provider, content}: the step's next channels, rendered),
-//                              dead_letter (JSON {reason, at}) once given up
+//                              dead_letter (JSON {reason, at}) once given up; a consent
+//                              notice also has notice ("1") and to (the address that
+//                              wrote, which it answers)
 //   herald:mi:ID               the customer of message ID (GET /v1/messages/{id})
 //   herald:pid:PROVIDER:PID    "CUSTOMER\tID" of a provider's message id (status webhooks)
 //   herald:pidearly:PROVIDER:PID  status callbacks that came before that record (an hour)
@@ -81,22 +83,36 @@ return 1
 /// customer's hashed identifiers is on the suppression list, or the customer has opted
 /// out of the message's channel since it was queued (→ suppressed: policies apply at
 /// send time, and an explicit opt-out stops even transactional messages).
-/// KEYS: message hash, suppression set, customer profile (consent in field cs).
+/// A consent notice (field notice = "1": the confirmation of an opt-out, the HELP answer)
+/// passes the opt-out, which it answers, never the suppression list.
+/// KEYS: message hash, suppression set, customer profile (consent in field cs), the
+/// suppression reasons (gateway/suppression.hpp).
 /// ARGV: sending entry, suppressed entry (suppression list), suppressed entry (consent),
 /// channel, hashed identifiers... Returns "sending", "suppressed", or the status it found
-/// (nothing done).
+/// (nothing done). A suppression-list refusal names the entry's reason ("suppression_list:
+/// hard_bounce").
 inline constexpr const char* kClaim = HERALD_LUA_APPEND_TIMELINE R"lua(
 local s = redis.call('HGET', KEYS[1], 'status')
 if s ~= 'queued' and s ~= 'deferred' then return s or 'missing' end
 for i = 5, #ARGV do
   if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 1 then
-    redis.call('HSET', KEYS[1], 'status', 'suppressed', 'reason', 'suppression_list')
-    append(KEYS[1], ARGV[2])
+    local reason = 'suppression_list'
+    local why = redis.call('HGET', KEYS[4], ARGV[i])
+    if why then
+      local ok, w = pcall(cjson.decode, why)
+      if ok and type(w) == 'table' and type(w['reason']) == 'string' then
+        reason = reason .. ': ' .. w['reason']
+      end
+    end
+    redis.call('HSET', KEYS[1], 'status', 'suppressed', 'reason', reason)
+    local entry = cjson.decode(ARGV[2])
+    entry['detail'] = reason
+    append(KEYS[1], cjson.encode(entry))
     return 'suppressed'
   end
 end
 local cs = redis.call('HGET', KEYS[3], 'cs')
-if cs then
+if cs and redis.call('HGET', KEYS[1], 'notice') ~= '1' then
   local ok, consent = pcall(cjson.decode, cs)
   if ok and type(consent) == 'table' then
     local c = consent[ARGV[4]]

@@ -17,7 +17,7 @@ struct Registry::Family {
 
 void Histogram::observe(double seconds) {
   std::size_t i = 0;
-  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  while (i < size_ && seconds > bounds_[i]) ++i;
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   sum_micros_.fetch_add(static_cast<uint64_t>(std::max(0.0, seconds) * 1e6),
@@ -39,9 +39,9 @@ std::string join_labels(const std::string& a, const std::string& b) {
 
 void Histogram::render(std::string& out, const std::string& name, const std::string& labels) const {
   uint64_t cumulative = 0;
-  for (std::size_t i = 0; i <= kBounds.size(); ++i) {
+  for (std::size_t i = 0; i <= size_; ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
-    std::string le = i < kBounds.size() ? number(kBounds[i]) : "+Inf";
+    std::string le = i < size_ ? number(bounds_[i]) : "+Inf";
     out += name + "_bucket{" + join_labels(labels, "le=\"" + le + "\"") + "} " +
            std::to_string(cumulative) + "\n";
   }
@@ -82,10 +82,10 @@ Gauge& Registry::gauge(const std::string& name, const std::string& help,
 }
 
 Histogram& Registry::histogram(const std::string& name, const std::string& help,
-                               const std::string& labels) {
+                               const std::string& labels, bool fine) {
   std::lock_guard lock(mutex_);
   auto& slot = family(name, help, "histogram").histograms[labels];
-  if (!slot) slot = std::make_unique<Histogram>();
+  if (!slot) slot = std::make_unique<Histogram>(fine);
   return *slot;
 }
 

@@ -37,6 +37,15 @@ const std::string kSchedule =
     "if removed ~= 1 then redis.call('INCRBY', KEYS[3], 1 - removed) end\n" HERALD_TIMERS_REINDEX
     "return removed\n";
 
+// KEYS: bucket, index, count. ARGV: bucket number, name prefix, member, due (ms).
+const std::string kScheduleIfAbsent =
+    "for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do\n"
+    "  if string.sub(m, 1, #ARGV[2]) == ARGV[2] then return 0 end\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])\n"
+    "redis.call('INCRBY', KEYS[3], 1)\n" HERALD_TIMERS_REINDEX
+    "return 1\n";
+
 // KEYS: bucket, index, count. ARGV: bucket number, name prefix.
 const std::string kCancel =
     "local removed = 0\n"
@@ -114,6 +123,20 @@ Commands schedule_timer(std::string_view customer_id, std::string_view timer_id,
   return {std::move(cmd)};
 }
 
+Commands schedule_timer_if_absent(std::string_view customer_id, std::string_view timer_id,
+                                  int64_t due_ms, std::string_view payload,
+                                  unsigned partitions) {
+  check_name("customer id", customer_id);
+  check_name("timer id", timer_id);
+  auto p = keys::partition_of(customer_id, partitions);
+  auto bucket = timers::bucket_of(customer_id, timer_id, partitions);
+  auto cmd = script_command(kScheduleIfAbsent, p, bucket);
+  cmd.push_back(name_prefix(customer_id, timer_id));
+  cmd.push_back(timers::encode_member(customer_id, timer_id, payload));
+  cmd.push_back(std::to_string(due_ms));
+  return {std::move(cmd)};
+}
+
 Commands cancel_timer(std::string_view customer_id, std::string_view timer_id,
                       unsigned partitions) {
   check_name("customer id", customer_id);
@@ -170,6 +193,33 @@ std::vector<std::string> remove_fired(
     cmd.push_back(score);
   }
   return cmd;
+}
+
+std::optional<TimerCommand> describe_command(const std::vector<std::string>& command) {
+  // {"EVAL", script, "3", bucket, index, count, BUCKET, name prefix[, member, due]}
+  if (command.size() < 8 || command[0] != "EVAL") return std::nullopt;
+  TimerCommand out;
+  if (command[1] == kCancel && command.size() == 8) {
+    out.kind = TimerCommand::Kind::kCancel;
+    const auto& prefix = command[7];  // customer \x1f timer \x1f
+    auto sep = prefix.find('\x1f');
+    if (sep == std::string::npos) return std::nullopt;
+    out.timer.customer_id = prefix.substr(0, sep);
+    out.timer.id = prefix.substr(sep + 1);
+    if (!out.timer.id.empty() && out.timer.id.back() == '\x1f') out.timer.id.pop_back();
+    return out;
+  }
+  if ((command[1] != kSchedule && command[1] != kScheduleIfAbsent) || command.size() != 10)
+    return std::nullopt;
+  out.kind = command[1] == kSchedule ? TimerCommand::Kind::kSchedule
+                                     : TimerCommand::Kind::kScheduleIfAbsent;
+  if (!decode_member(command[8], out.timer)) return std::nullopt;
+  try {
+    out.timer.due_ms = std::stoll(command[9]);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  return out;
 }
 
 }  // namespace timers

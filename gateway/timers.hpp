@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +71,11 @@ struct Timer {
 Commands schedule_timer(std::string_view customer_id, std::string_view timer_id, int64_t due_ms,
                         std::string_view payload, unsigned partitions);
 
+/// Schedules a timer only if no timer of that name exists (whatever its due time).
+Commands schedule_timer_if_absent(std::string_view customer_id, std::string_view timer_id,
+                                  int64_t due_ms, std::string_view payload,
+                                  unsigned partitions);
+
 /// Cancels a timer; cancelling one that does not exist is a no-op.
 Commands cancel_timer(std::string_view customer_id, std::string_view timer_id, unsigned partitions);
 
@@ -89,6 +95,15 @@ bool decode_member(std::string_view member, Timer& out);
 std::vector<std::string> remove_fired(
     unsigned partition, unsigned bucket,
     const std::vector<std::pair<std::string, std::string>>& fired);
+
+/// What a command made by schedule_timer, schedule_timer_if_absent or cancel_timer does:
+/// for a process that runs the engine without Redis (simulate), which keeps its timers
+/// itself. nullopt for any other command.
+struct TimerCommand {
+  enum class Kind { kSchedule, kScheduleIfAbsent, kCancel } kind = Kind::kSchedule;
+  Timer timer;  // customer_id and id always; payload and due_ms when scheduling
+};
+std::optional<TimerCommand> describe_command(const std::vector<std::string>& command);
 
 }  // namespace timers
 }  // namespace herald::gateway

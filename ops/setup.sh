@@ -13,6 +13,10 @@ packages=(
   redis-server redis-tools
   # test and benchmark
   python3 python3-aiosmtpd openssl curl wrk nginx-light clang libclang-rt-14-dev nodejs npm
+  # the agents' console in a real browser (tests/console_e2e)
+  chromium
+  # the conversations benchmark's WebSocket clients (ops/bench/conversations.sh)
+  python3-websockets
 )
 
 missing=()

@@ -7,6 +7,7 @@
 
 #include "channels/http_client.hpp"
 #include "channels/provider/provider_http.hpp"
+#include "channels/webhooks.hpp"
 
 namespace herald::channels::sendgrid {
 namespace asio = boost::asio;
@@ -15,7 +16,8 @@ using Json = nlohmann::json;
 
 SendgridSettings parse_settings(const YAML::Node& section, const std::string& config_file) {
   check_provider_keys(section, "sendgrid",
-                      {"base_url", "api_key", "from", "reply_to", "unsubscribe_mailto"},
+                      {"base_url", "api_key", "from", "reply_to", "unsubscribe_mailto",
+                       "webhook_public_key"},
                       config_file);
   provider::Section s(section, "sendgrid", config_file);
   SendgridSettings settings;
@@ -37,6 +39,11 @@ SendgridSettings parse_settings(const YAML::Node& section, const std::string& co
     s.fail("from", "from: expected an e-mail address, got \"" + from + "\"");
   settings.reply_to = s.optional("reply_to");
   settings.unsubscribe_mailto = s.optional("unsubscribe_mailto");
+  settings.webhook_public_key = s.optional("webhook_public_key");
+  if (!settings.webhook_public_key.empty() && !webhooks::sendgrid_key_valid(settings.webhook_public_key))
+    s.fail("webhook_public_key",
+           "webhook_public_key: expected the event webhook's verification key (base64 of an EC "
+           "public key, as SendGrid shows it)");
   return settings;
 }
 

@@ -4,7 +4,9 @@
 // id its event webhook refers to; Herald's own id travels in custom_args.
 //
 // Config: base_url (https://api.sendgrid.com), api_key, from (an address, or
-// "Name <address>"), reply_to and unsubscribe_mailto (optional).
+// "Name <address>"), reply_to and unsubscribe_mailto (optional), webhook_public_key
+// (optional: the signed event webhook's verification key; without it POST /hooks/sendgrid
+// is refused).
 
 #include <memory>
 #include <string>
@@ -22,6 +24,7 @@ struct SendgridSettings {
   std::string from_email;
   std::string reply_to;
   std::string unsubscribe_mailto;
+  std::string webhook_public_key;
 };
 
 SendgridSettings parse_settings(const YAML::Node& section, const std::string& config_file);

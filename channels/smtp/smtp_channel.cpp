@@ -238,6 +238,12 @@ SendResult classify(const SmtpResponse& response, const std::string& message_id)
   auto code = "smtp_" + std::to_string(response.code);
   // libcurl's text for a refused command names the command and the code only, never
   // the address; ours says the same.
+  // A recipient refused as unknown or not allowed is a hard bounce; other 5xx (policy,
+  // content, a full mailbox) are permanent for this message only.
+  const bool at_rcpt = response.error.find("RCPT") != std::string::npos;
+  if (at_rcpt && (response.code == 550 || response.code == 551 || response.code == 553))
+    return failure(Outcome::kBounced, code,
+                   "the SMTP server refused the recipient with " + std::to_string(response.code));
   if (response.code >= 500 && response.code < 600)
     return failure(Outcome::kPermanent, code,
                    "the SMTP server refused the message with " + std::to_string(response.code));

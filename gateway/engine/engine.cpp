@@ -1,9 +1,15 @@
 #include "gateway/engine/engine.hpp"
+#include "gateway/engine/webhook_step.hpp"
+#include "gateway/engine/escalate_step.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
+
+#include "gateway/engine/local_time.hpp"
+#include "gateway/policies.hpp"
 
 #include "gateway/ingest/order_stats.hpp"
 #include "gateway/ingest/timestamp.hpp"
@@ -20,6 +26,64 @@ namespace {
 namespace wf = herald::workflows;
 
 constexpr std::string_view kTimerPrefix = "wf|";
+constexpr std::string_view kTriggerPrefix = "trg|";     // date, inactive, churn_risk
+constexpr std::string_view kSegmentTimer = "seg";        // time-based segment membership
+constexpr std::string_view kCronPrefix = "cron|";        // on kCronCustomer
+constexpr std::string_view kBroadcastPrefix = "bcast|";  // on a partition's broadcaster
+constexpr std::string_view kScheduledPrefix = "sched|";  // a member's run of a broadcast
+// Pseudo-customers of the global timers: \x1e keeps them apart from real customer ids.
+const std::string kCronCustomer = "\x1e" "cron";
+constexpr const char* kBroadcasterPrefix = "\x1e" "bcast";
+constexpr int kBroadcastBatch = 200;  // SSCAN COUNT of one broadcast firing
+// Bookkeeping keys in the entry history (never workflow ids: those hold no '_').
+constexpr const char* kTimersKey = "_timers";
+constexpr const char* kSegmentsKey = "_seg";
+constexpr const char* kChurnKey = "_churn";
+constexpr const char* kTicksKey = "_tick";
+
+// One batch of a broadcast: a timer for each member of a segment's set of one partition
+// (due at once), and the next batch's timer while the scan is not over. The timers'
+// buckets are timers::bucket_of() (FNV over "CUSTOMER\x1fTIMER" with the offset basis of
+// keys::fnv1a, computed in four 16-bit limbs: Lua numbers are doubles).
+// KEYS: the segment's set, the timer index, the timer count, the broadcast timer's
+// bucket (all of partition p). ARGV: cursor, batch size, member timer id, member timer
+// payload, due (ms), buckets per partition, bucket key prefix, next-batch member prefix,
+// the broadcast timer's bucket number.
+constexpr const char* kBroadcastBatchScript = R"lua(
+local function bucket_of(s, n)
+  local l0, l1, l2, l3 = 0x0383, 0x739d, 0x0fb0, 0x1465  -- 1469598103934665603
+  for i = 1, #s do
+    l0 = bit.bxor(l0, string.byte(s, i))
+    local r0 = l0 * 0x1b3
+    local r1 = l1 * 0x1b3
+    local r2 = l2 * 0x1b3 + l0 * 0x100
+    local r3 = l3 * 0x1b3 + l1 * 0x100
+    local c = math.floor(r0 / 65536)
+    l0 = r0 % 65536
+    r1 = r1 + c
+    c = math.floor(r1 / 65536)
+    l1 = r1 % 65536
+    r2 = r2 + c
+    c = math.floor(r2 / 65536)
+    l2 = r2 % 65536
+    l3 = (r3 + c) % 65536
+  end
+  return ((((l3 % n) * 65536 + l2) % n * 65536 + l1) % n * 65536 + l0) % n
+end
+local function add(bucket_key, bucket, member, due)
+  if redis.call('ZADD', bucket_key, due, member) == 1 then redis.call('INCR', KEYS[3]) end
+  local s = redis.call('ZSCORE', KEYS[2], bucket)
+  if not s or tonumber(s) > tonumber(due) then redis.call('ZADD', KEYS[2], due, bucket) end
+end
+local r = redis.call('SSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local n = tonumber(ARGV[6])
+for _, m in ipairs(r[2]) do
+  local b = string.format('%d', bucket_of(m .. '\31' .. ARGV[3], n))
+  add(ARGV[7] .. b, b, m .. '\31' .. ARGV[3] .. '\31' .. ARGV[4], ARGV[5])
+end
+if r[1] ~= '0' then add(KEYS[4], ARGV[9], ARGV[8] .. r[1], ARGV[5]) end
+return #r[2]
+)lua";
 
 // Marks a message as converted, only if it exists. KEYS: message hash. ARGV: value.
 constexpr const char* kMarkConverted = R"lua(
@@ -185,6 +249,7 @@ struct Engine::Walk {
   OJson customer_json;  // refreshed after `update`
   OJson event_json;
   OJson run_json;  // `run` of expressions and templates
+  const Snapshot* snap = nullptr;  // templates to render with (null: the constructor's)
 
   OJson& run() { return customer.runs[workflow.id]; }
   std::string run_id() { return run().value("id", ""); }
@@ -244,86 +309,152 @@ std::optional<std::size_t> choose_variant(const workflows::SplitStep& split,
   return last;  // rounding at the top end
 }
 
+struct Engine::Snapshot {
+  std::vector<WorkflowPtr> current;                                 // starting new runs
+  std::map<std::string, std::map<std::string, WorkflowPtr>> by_id;  // id -> version -> wf
+  templates::TemplateSet templates;
+  SegmentsPtr segments;
+  bool has_schedules = false;
+  mutable std::atomic<bool> bootstrapped{false};  // cron timers scheduled (bootstrap())
+
+  const wf::Workflow* find(const std::string& id, const std::string& version) const {
+    auto it = by_id.find(id);
+    if (it == by_id.end()) return nullptr;
+    auto v = it->second.find(version);
+    return v == it->second.end() ? nullptr : v->second.get();
+  }
+};
+
 Engine::Engine(std::vector<WorkflowPtr> workflows, templates::TemplateSet templates,
-               const config::Config& config, const Clock& clock)
-    : templates_(std::move(templates)), config_(config), clock_(clock) {
+               const config::Config& config, const Clock& clock, SegmentsPtr segments)
+    : config_(config), templates_(templates), clock_(clock) {
+  // A pseudo-customer per partition carries that partition's broadcast timers.
+  const auto partitions = std::max(1u, config_.redis.partitions);
+  broadcasters_.resize(partitions);
+  std::size_t found = 0;
+  for (uint64_t k = 0; found < partitions; ++k) {
+    auto id = kBroadcasterPrefix + std::to_string(k);
+    auto& slot = broadcasters_[keys::partition_of(id, partitions)];
+    if (slot.empty()) {
+      slot = std::move(id);
+      ++found;
+    }
+  }
+  install(std::move(workflows), std::move(templates), std::move(segments));
+}
+
+Engine::~Engine() = default;
+
+void Engine::replace(std::vector<WorkflowPtr> workflows, templates::TemplateSet templates) {
+  install(std::move(workflows), std::move(templates), snapshot()->segments);
+}
+
+void Engine::replace(std::vector<WorkflowPtr> workflows, templates::TemplateSet templates,
+                     SegmentsPtr segments) {
+  install(std::move(workflows), std::move(templates), std::move(segments));
+}
+
+void Engine::install(std::vector<WorkflowPtr> workflows, templates::TemplateSet templates,
+                     SegmentsPtr segments) {
+  std::lock_guard lock(snapshot_mutex_);
+  auto next = std::make_shared<Snapshot>();
+  if (snapshot_) next->by_id = snapshot_->by_id;  // runs in flight keep their versions
+  next->templates = std::move(templates);
+  next->segments = std::move(segments);
   for (auto& w : workflows) {
     if (!w) continue;
-    by_id_[w->id][workflow_version(*w)] = w;
-    auto same = std::find_if(current_.begin(), current_.end(),
+    next->by_id[w->id][workflow_version(*w)] = w;
+    auto same = std::find_if(next->current.begin(), next->current.end(),
                              [&](const WorkflowPtr& c) { return c->id == w->id; });
-    if (same != current_.end())
+    if (same != next->current.end())
       *same = w;
     else
-      current_.push_back(w);
+      next->current.push_back(w);
   }
+  for (const auto& w : next->current)
+    next->has_schedules = next->has_schedules || std::holds_alternative<wf::ScheduleTrigger>(w->trigger);
+  snapshot_ = std::move(next);
+}
+
+Engine::SnapshotPtr Engine::snapshot() const {
+  std::lock_guard lock(snapshot_mutex_);
+  return snapshot_;
 }
 
 const workflows::Workflow* Engine::find(const std::string& id, const std::string& version) const {
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return nullptr;
-  auto v = it->second.find(version);
-  return v == it->second.end() ? nullptr : v->second.get();
+  // Versions are never dropped: the pointer stays valid with the latest snapshot.
+  return snapshot()->find(id, version);
 }
 
 void Engine::decide(const std::string& customer_id, CustomerState& customer,
                     const ingest::Event& event, Commands& tx) {
-  if (event.type != ingest::EventType::kTrack) return;
-  const auto now_ms = clock_.now_ms();
-  // Runs already there see the event first: goals, exit_when, wait_for. A run this
-  // event starts does not.
-  if (!customer.runs.empty() || !customer.entries.empty())
-    update_runs(customer_id, customer, event, tx);
-  OJson customer_json;
-  OJson event_json;
-  bool built = false;
-  for (const auto& workflow : current_) {
-    if (!workflow->enabled) continue;
-    const auto* trigger = std::get_if<wf::EventTrigger>(&workflow->trigger);
-    if (!trigger || trigger->event != event.event) continue;
-    if (!built) {
-      customer_json = customer_view(customer_id, customer, config_, now_ms);
-      event_json = event_view(event);
-      built = true;
-    }
-    if (trigger->where) {
-      expr::Context context;
-      context.set(expr::Root::kCustomer, &customer_json)
-          .set(expr::Root::kEvent, &event_json)
-          .set_now(expr_time(now_ms));
-      expr::EvalError error;
-      if (!trigger->where->test(context, &error)) {
-        if (error) expression_failed(workflow->id, "trigger", error);
-        continue;
+  const auto snap = snapshot();
+  const auto& s = *snap;
+  bootstrap(s, tx);
+  if (event.type == ingest::EventType::kTrack) {
+    const auto now_ms = clock_.now_ms();
+    // Runs already there see the event first: goals, exit_when, wait_for. A run this
+    // event starts does not.
+    if (!customer.runs.empty() || !customer.entries.empty())
+      update_runs(s, customer_id, customer, event, tx);
+    OJson customer_json;
+    OJson event_json;
+    bool built = false;
+    for (const auto& workflow : s.current) {
+      if (!workflow->enabled) continue;
+      const auto* trigger = std::get_if<wf::EventTrigger>(&workflow->trigger);
+      if (!trigger || trigger->event != event.event) continue;
+      if (!built) {
+        customer_json = customer_view(customer_id, customer, config_, now_ms);
+        event_json = event_view(event);
+        built = true;
       }
-    }
-    if (customer.runs.contains(workflow->id)) {
-      incr(tx, workflow->id, "skipped_active");
-      continue;
-    }
-    if (auto h = customer.entries.find(workflow->id); h != customer.entries.end()) {
-      if (workflow->entry.once) {
-        incr(tx, workflow->id, "skipped_once");
-        continue;
-      }
-      if (workflow->entry.cooldown) {
-        auto last = h->value("last", int64_t{0});
-        auto cooldown_ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(*workflow->entry.cooldown)
-                .count();
-        if (ms_of(event.timestamp) - last < cooldown_ms) {
-          incr(tx, workflow->id, "skipped_cooldown");
+      if (trigger->where) {
+        expr::Context context;
+        context.set(expr::Root::kCustomer, &customer_json)
+            .set(expr::Root::kEvent, &event_json)
+            .set_now(expr_time(now_ms));
+        expr::EvalError error;
+        if (!trigger->where->test(context, &error)) {
+          if (error) expression_failed(workflow->id, "trigger", error);
           continue;
         }
       }
+      if (enter(s, customer_id, customer, *workflow, event, tx))
+        customer_json = customer_view(customer_id, customer, config_, now_ms);  // after updates
     }
-    start_run(customer_id, customer, *workflow, event, tx);
-    customer_json = customer_view(customer_id, customer, config_, now_ms);  // after updates
   }
+  maintain(s, customer_id, customer, &event, tx);
 }
 
-void Engine::update_runs(const std::string& customer_id, CustomerState& customer,
-                         const ingest::Event& event, Commands& tx) {
+bool Engine::enter(const Snapshot& s, const std::string& customer_id, CustomerState& customer,
+                   const workflows::Workflow& workflow, const ingest::Event& event,
+                   Commands& tx) {
+  if (customer.runs.contains(workflow.id)) {
+    incr(tx, workflow.id, "skipped_active");
+    return false;
+  }
+  if (auto h = customer.entries.find(workflow.id); h != customer.entries.end()) {
+    if (workflow.entry.once) {
+      incr(tx, workflow.id, "skipped_once");
+      return false;
+    }
+    if (workflow.entry.cooldown) {
+      auto last = h->value("last", int64_t{0});
+      auto cooldown_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*workflow.entry.cooldown).count();
+      if (ms_of(event.timestamp) - last < cooldown_ms) {
+        incr(tx, workflow.id, "skipped_cooldown");
+        return false;
+      }
+    }
+  }
+  start_run(s, customer_id, customer, workflow, event, tx);
+  return true;
+}
+
+void Engine::update_runs(const Snapshot& s, const std::string& customer_id,
+                         CustomerState& customer, const ingest::Event& event, Commands& tx) {
   const auto now_ms = clock_.now_ms();
   const auto event_ms = ms_of(event.timestamp);
   OJson customer_json = customer_view(customer_id, customer, config_, now_ms);
@@ -346,7 +477,7 @@ void Engine::update_runs(const std::string& customer_id, CustomerState& customer
     if (!history.is_object() || !history.contains("goal")) continue;
     auto& goal = history["goal"];
     if (!goal.is_object() || goal.value("converted", false)) continue;
-    const auto* workflow = find(id, goal.value("version", ""));
+    const auto* workflow = s.find(id, goal.value("version", ""));
     if (!workflow || !workflow->goal) {
       history.erase("goal");
       continue;
@@ -393,7 +524,7 @@ void Engine::update_runs(const std::string& customer_id, CustomerState& customer
   for (const auto& id : ids) {
     auto found = customer.runs.find(id);
     if (found == customer.runs.end() || !found->is_object()) continue;
-    const auto* workflow = find(id, found->value("version", ""));
+    const auto* workflow = s.find(id, found->value("version", ""));
     if (!workflow) continue;  // ended by its timer (version_unavailable)
     OJson run_json{{"workflow", id},
                    {"variant", found->value("variant", OJson())},
@@ -437,14 +568,15 @@ void Engine::update_runs(const std::string& customer_id, CustomerState& customer
     path.push_back(0);
     run["path"] = path;
     Walk w{customer_id, customer, *workflow, tx, now_ms, customer_json, event_json, run_json};
+    w.snap = &s;
     walk(w);
     customer_json = customer_view(customer_id, customer, config_, now_ms);  // after updates
   }
 }
 
-void Engine::start_run(const std::string& customer_id, CustomerState& customer,
-                       const workflows::Workflow& workflow, const ingest::Event& event,
-                       Commands& tx) {
+void Engine::start_run(const Snapshot& s, const std::string& customer_id,
+                       CustomerState& customer, const workflows::Workflow& workflow,
+                       const ingest::Event& event, Commands& tx) {
   // The entry time is the event's: processing the same event again yields the same run id.
   const auto entered_ms = ms_of(event.timestamp);
   const auto run_id =
@@ -484,10 +616,50 @@ void Engine::start_run(const std::string& customer_id, CustomerState& customer,
       event_view(event),
       OJson{
           {"workflow", workflow.id}, {"variant", nullptr}, {"entered_at", rfc3339_ms(entered_ms)}}};
+  w.snap = &s;
   walk(w);
 }
 
-void Engine::fire(const Timer& timer, CustomerState& customer, Commands& tx) {
+void Engine::fire_run(const Snapshot& s, const Timer& timer, CustomerState& customer,
+                      Commands& tx) {
+  if (auto outcome = webhook::outcome_of(timer)) {
+    // A webhook step's call ended: continue after the step, or end the run.
+    auto found = customer.runs.find(outcome->workflow_id);
+    if (found == customer.runs.end() || !found->is_object()) return;  // ended meanwhile
+    auto& run = *found;
+    if (run.value("webhook", "") != outcome->request_id || run.value("state", "") != "waiting")
+      return;  // not waiting for this call (any more)
+    const auto step_name = run.value("step", "");
+    const auto* workflow = s.find(outcome->workflow_id, run.value("version", ""));
+    auto path = run["path"].get<std::vector<std::size_t>>();
+    if (!workflow || path.empty() || !outcome->ok) {
+      customer.runs.erase(outcome->workflow_id);
+      incr(tx, outcome->workflow_id, "exited");
+      incr(tx, outcome->workflow_id, workflow ? "exited:webhook_failed" : "exited:version_unavailable");
+      if (workflow) incr(tx, outcome->workflow_id, step_name + ":failed");
+      return;
+    }
+    incr(tx, outcome->workflow_id, step_name + ":sent");
+    run.erase("webhook");
+    run["state"] = "running";
+    ++path.back();
+    run["path"] = path;
+    const auto now_ms = clock_.now_ms();
+    OJson run_json{{"workflow", outcome->workflow_id},
+                   {"variant", run.value("variant", OJson())},
+                   {"entered_at", run.value("entered_at", "")}};
+    Walk w{timer.customer_id,
+           customer,
+           *workflow,
+           tx,
+           now_ms,
+           customer_view(timer.customer_id, customer, config_, now_ms),
+           run.value("event", OJson::object()),
+           std::move(run_json)};
+    w.snap = &s;
+    walk(w);
+    return;
+  }
   if (timer.id.rfind(kTimerPrefix, 0) != 0) return;
   const auto& workflow_id = timer.payload;
   auto found = customer.runs.find(workflow_id);
@@ -496,7 +668,7 @@ void Engine::fire(const Timer& timer, CustomerState& customer, Commands& tx) {
   if (run.value("id", "") != timer.id.substr(kTimerPrefix.size()) ||
       run.value("state", "") != "waiting")
     return;  // a stale timer of an earlier run
-  const auto* workflow = find(workflow_id, run.value("version", ""));
+  const auto* workflow = s.find(workflow_id, run.value("version", ""));
   if (!workflow) {
     logger()->warn("workflow {}: version {} of a waiting run is no longer loaded; run ended",
                    workflow_id, run.value("version", ""));
@@ -527,6 +699,7 @@ void Engine::fire(const Timer& timer, CustomerState& customer, Commands& tx) {
          customer_view(timer.customer_id, customer, config_, now_ms),
          std::move(event_json),
          std::move(run_json)};
+  w.snap = &s;
   walk(w);
 }
 
@@ -648,7 +821,58 @@ void Engine::walk(Walk& w) {
       for (auto& c : schedule) w.tx.push_back(std::move(c));
       return;
     }
-    // wait_until, webhook, escalate: not in this slice.
+    if (const auto* until = std::get_if<wf::WaitUntilStep>(&action)) {
+      // The next such local time of the customer (local_time.hpp: daylight-saving rules).
+      const auto* zone = zone_or(policies::timezone_of(w.customer.traits, config_.policies),
+                                 config_.policies.default_timezone);
+      auto due = next_local_time(until->at, until->days, zone, w.now_ms);
+      advance();
+      if (!due) continue;  // no listed day (cannot happen: days are weekdays)
+      auto& run = w.run();
+      run["state"] = "waiting";
+      run["wake_at"] = rfc3339_ms(*due);
+      auto timer_id = std::string(kTimerPrefix) + w.run_id();
+      Commands schedule;
+      try {
+        schedule =
+            schedule_timer(w.customer_id, timer_id, *due, w.workflow.id, config_.redis.partitions);
+      } catch (const std::invalid_argument&) {
+        logger()->error("workflow {}: run {} cannot wait: unusable customer id; run ended",
+                        w.workflow.id, w.run_id());
+        return finish("exited", "timer_refused");
+      }
+      for (auto& c : schedule) w.tx.push_back(std::move(c));
+      return;
+    }
+    if (const auto* hook = std::get_if<wf::WebhookStep>(&action)) {
+      // The webhook worker makes the call; the run waits here for its outcome, which
+      // comes back through fire() (webhook_step.hpp).
+      const auto run_id = w.run_id();
+      auto request = webhook::start({w.customer_id, w.workflow.id, run_id, step, *hook,
+                                     w.customer_json, w.event_json, w.run_json, w.now_ms,
+                                     (w.snap ? w.snap->templates : templates_).limits()},
+                                    w.tx);
+      if (!request) {
+        incr(w.tx, w.workflow.id, step.name + ":failed");
+        return finish("exited", "webhook_failed");
+      }
+      auto& run = w.run();
+      run["state"] = "waiting";
+      run["webhook"] = *request;
+      return;
+    }
+    if (const auto* escalate = std::get_if<wf::EscalateStep>(&action)) {
+      // Opens (or escalates) the customer's conversation for agents (escalate_step.hpp).
+      const auto run_id = w.run_id();
+      const bool added = escalate::add({w.customer_id, w.workflow.id, run_id, step, *escalate,
+                                        w.customer.traits, w.customer_json, w.event_json,
+                                        w.run_json, w.now_ms, templates_.limits()},
+                                       w.tx);
+      incr(w.tx, w.workflow.id, step.name + (added ? ":escalated" : ":failed"));
+      advance();
+      continue;
+    }
+    // Every step kind is handled above; one added to the DSL later is skipped and counted.
     warn_unsupported(w.workflow, step);
     incr(w.tx, w.workflow.id, "unsupported");
     advance();
@@ -656,6 +880,7 @@ void Engine::walk(Walk& w) {
 }
 
 void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendStep& message) {
+  const auto& templates = w.snap ? w.snap->templates : templates_;
   const auto run_id = w.run_id();
   const auto message_id = "m" + hex(fnv1a(run_id + '|' + step.path));
   const auto addresses = ingest::channel_addresses(w.customer.traits);
@@ -693,7 +918,7 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
                   {"run", w.run_json},
                   {"now", rfc3339_ms(w.now_ms)}};
     try {
-      context["data"] = render_data(message.data, context, templates_.limits());
+      context["data"] = render_data(message.data, context, templates.limits());
     } catch (const std::exception& e) {
       status = "failed";
       reason = std::string("template_error: ") + e.what();
@@ -702,7 +927,7 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
       if (status == "failed") break;
       try {
         context["unsubscribe_url"] = unsubscribe_url(config_, w.customer_id, candidate);
-        auto rendered = templates_.render(message.template_name, candidate, "", context);
+        auto rendered = templates.render(message.template_name, candidate, "", context);
         if (!channel) {
           channel = candidate;
           content = std::move(rendered);
@@ -788,6 +1013,437 @@ void Engine::warn_unsupported(const workflows::Workflow& workflow, const workflo
   if (!warned_.insert(workflow.id).second) return;
   logger()->warn("workflow {}: step {} ({}) is not supported yet and is skipped", workflow.id,
                  step.name, step.kind());
+}
+
+// ---- triggers ---------------------------------------------------------------------------
+
+namespace {
+
+std::string trigger_timer(const std::string& workflow_id) {
+  return std::string(kTriggerPrefix) + workflow_id;
+}
+
+/// A run's entering event for a trigger that is not an event: named after the trigger.
+ingest::Event trigger_event(const std::string& customer_id, std::string name, int64_t at_ms,
+                            const OJson& properties) {
+  ingest::Event e;
+  e.type = ingest::EventType::kTrack;
+  e.user_id = customer_id;
+  e.event = std::move(name);
+  e.properties = properties.dump();
+  e.traits = "{}";
+  e.context = "{}";
+  e.integrations = "{}";
+  e.timestamp = ingest::Timestamp(std::chrono::milliseconds(at_ms));
+  e.received_at = e.timestamp;
+  return e;
+}
+
+/// The bookkeeping object `key` of the entry history, created when missing.
+OJson& book(CustomerState& customer, const char* key, OJson empty = OJson::object()) {
+  auto& v = customer.entries[key];
+  if (v.is_null() || v.type() != empty.type()) v = std::move(empty);
+  return v;
+}
+
+void unbook_if_empty(CustomerState& customer, const char* key) {
+  auto it = customer.entries.find(key);
+  if (it != customer.entries.end() && it->empty()) customer.entries.erase(it);
+}
+
+std::optional<int64_t> booked(const CustomerState& customer, const char* key,
+                              const std::string& field) {
+  auto it = customer.entries.find(key);
+  if (it == customer.entries.end() || !it->is_object()) return std::nullopt;
+  auto f = it->find(field);
+  if (f == it->end() || !f->is_number_integer()) return std::nullopt;
+  return f->get<int64_t>();
+}
+
+/// Whether a segment's condition reads the time, so that membership may change with no
+/// change of the customer.
+bool time_based(const wf::Segment& segment) {
+  const auto& text = segment.condition.text();
+  return text.find("now") != std::string::npos || text.find("days_since") != std::string::npos ||
+         text.find("churn_risk") != std::string::npos;
+}
+
+/// Splits "a|b|c" after a prefix into its '|'-separated parts.
+std::vector<std::string> parts_after(const std::string& id, std::string_view prefix) {
+  std::vector<std::string> out;
+  std::string_view rest(id);
+  rest.remove_prefix(prefix.size());
+  for (;;) {
+    auto bar = rest.find('|');
+    out.emplace_back(rest.substr(0, bar));
+    if (bar == std::string_view::npos) break;
+    rest.remove_prefix(bar + 1);
+  }
+  return out;
+}
+
+int64_t to_int(const std::string& text) {
+  try {
+    return std::stoll(text);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+void append(Commands& tx, Commands more) {
+  for (auto& c : more) tx.push_back(std::move(c));
+}
+
+}  // namespace
+
+void Engine::fire(const Timer& timer, CustomerState& customer, Commands& tx) {
+  const auto snap = snapshot();
+  const auto& s = *snap;
+  bootstrap(s, tx);
+  const auto& id = timer.id;
+  if (id.rfind(kCronPrefix, 0) == 0) return fire_cron(s, timer, tx);
+  if (id.rfind(kBroadcastPrefix, 0) == 0) return fire_broadcast(s, timer, tx);
+  const bool run_timer = id.rfind(kTriggerPrefix, 0) != 0 && id != kSegmentTimer &&
+                         id.rfind(kScheduledPrefix, 0) != 0;
+  // An erased customer: nothing is left to start or maintain (a run's timer finds no run).
+  if (!customer.exists() && !run_timer) return;
+  if (id.rfind(kTriggerPrefix, 0) == 0) {
+    fire_trigger(s, timer, customer, tx);
+  } else if (id == kSegmentTimer) {
+    auto timers = customer.entries.find(kTimersKey);
+    if (timers != customer.entries.end() && timers->is_object())
+      timers->erase(std::string(kSegmentTimer));  // it has fired; maintain() sets the next
+  } else if (id.rfind(kScheduledPrefix, 0) == 0) {
+    fire_scheduled(s, timer, customer, tx);
+  } else {
+    fire_run(s, timer, customer, tx);
+  }
+  if (customer.exists()) maintain(s, timer.customer_id, customer, nullptr, tx);
+}
+
+Commands Engine::startup_commands() {
+  Commands tx;
+  bootstrap(*snapshot(), tx);
+  return tx;
+}
+
+void Engine::bootstrap(const Snapshot& s, Commands& tx) {
+  if (!s.has_schedules || s.bootstrapped.load(std::memory_order_relaxed)) return;
+  if (s.bootstrapped.exchange(true)) return;
+  const auto now_ms = clock_.now_ms();
+  const auto* zone = zone_or(config_.policies.default_timezone, "UTC");
+  for (const auto& w : s.current) {
+    const auto* trigger = std::get_if<wf::ScheduleTrigger>(&w->trigger);
+    if (!trigger || !w->enabled) continue;
+    auto next = next_cron_tick(trigger->cron, zone, now_ms);
+    if (!next) continue;
+    append(tx, schedule_timer_if_absent(kCronCustomer, std::string(kCronPrefix) + w->id, *next,
+                                        w->id, config_.redis.partitions));
+  }
+}
+
+void Engine::fire_cron(const Snapshot& s, const Timer& timer, Commands& tx) {
+  const auto workflow_id = timer.id.substr(kCronPrefix.size());
+  auto it = std::find_if(s.current.begin(), s.current.end(),
+                         [&](const WorkflowPtr& w) { return w->id == workflow_id; });
+  if (it == s.current.end() || !(*it)->enabled) return;  // unloaded: the ticks stop
+  const auto* trigger = std::get_if<wf::ScheduleTrigger>(&(*it)->trigger);
+  if (!trigger) return;
+  const auto now_ms = clock_.now_ms();
+  const auto tick = std::to_string(timer.due_ms);
+  // One broadcast per partition, each on a pseudo-customer of that partition: its owner
+  // reads the partition's members batch by batch.
+  for (const auto& broadcaster : broadcasters_)
+    append(tx, schedule_timer(broadcaster, std::string(kBroadcastPrefix) + workflow_id + "|" + tick,
+                              now_ms, "0", config_.redis.partitions));
+  const auto* zone = zone_or(config_.policies.default_timezone, "UTC");
+  // Ticks missed while nothing ran are not made up: the next one after now.
+  if (auto next = next_cron_tick(trigger->cron, zone, std::max(now_ms, timer.due_ms)))
+    append(tx, schedule_timer(kCronCustomer, timer.id, *next, workflow_id,
+                              config_.redis.partitions));
+  logger()->info("workflow {}: schedule tick {}: broadcast to segment {} started", workflow_id,
+                 rfc3339_ms(timer.due_ms), trigger->segment);
+}
+
+void Engine::fire_broadcast(const Snapshot& s, const Timer& timer, Commands& tx) {
+  auto parts = parts_after(timer.id, kBroadcastPrefix);  // WF, TICK
+  if (parts.size() != 2) return;
+  const auto& workflow_id = parts[0];
+  auto it = std::find_if(s.current.begin(), s.current.end(),
+                         [&](const WorkflowPtr& w) { return w->id == workflow_id; });
+  if (it == s.current.end() || !(*it)->enabled) return;
+  const auto* trigger = std::get_if<wf::ScheduleTrigger>(&(*it)->trigger);
+  if (!trigger) return;
+  const auto partitions = config_.redis.partitions;
+  const auto p = keys::partition_of(timer.customer_id, partitions);
+  const auto member_timer = std::string(kScheduledPrefix) + workflow_id + "|" + parts[1];
+  const auto bucket = timers::bucket_of(timer.customer_id, timer.id, partitions);
+  auto next_batch = timers::encode_member(timer.customer_id, timer.id, "");
+  tx.push_back({"EVAL", kBroadcastBatchScript, "4", segment_key(p, trigger->segment),
+                keys::timer_index(p), keys::timer_count(p), keys::timer_bucket(p, bucket),
+                timer.payload.empty() ? std::string("0") : timer.payload,
+                std::to_string(kBroadcastBatch), member_timer, workflow_id,
+                std::to_string(clock_.now_ms()),
+                std::to_string(timers::buckets_per_partition(partitions)),
+                keys::timer_bucket(p, 0).substr(0, keys::timer_bucket(p, 0).size() - 1),
+                std::move(next_batch), std::to_string(bucket)});
+}
+
+void Engine::fire_scheduled(const Snapshot& s, const Timer& timer, CustomerState& customer,
+                            Commands& tx) {
+  auto parts = parts_after(timer.id, kScheduledPrefix);  // WF, TICK
+  if (parts.size() != 2) return;
+  const auto& workflow_id = parts[0];
+  auto it = std::find_if(s.current.begin(), s.current.end(),
+                         [&](const WorkflowPtr& w) { return w->id == workflow_id; });
+  if (it == s.current.end() || !(*it)->enabled) return;
+  const auto* trigger = std::get_if<wf::ScheduleTrigger>(&(*it)->trigger);
+  if (!trigger) return;
+  // Still a member (membership as last maintained), and this tick not started yet (a
+  // scan may return a member twice).
+  auto members = customer.entries.find(kSegmentsKey);
+  if (members == customer.entries.end() || !members->is_array() ||
+      std::find(members->begin(), members->end(), OJson(trigger->segment)) == members->end())
+    return;
+  const auto tick = to_int(parts[1]);
+  if (booked(customer, kTicksKey, workflow_id) == tick) return;
+  book(customer, kTicksKey)[workflow_id] = tick;
+  enter(s, timer.customer_id, customer, **it,
+        trigger_event(timer.customer_id, "schedule", tick,
+                      OJson{{"segment", trigger->segment}, {"tick", rfc3339_ms(tick)}}),
+        tx);
+}
+
+void Engine::fire_trigger(const Snapshot& s, const Timer& timer, CustomerState& customer,
+                          Commands& tx) {
+  const auto workflow_id = timer.id.substr(kTriggerPrefix.size());
+  if (auto timers = customer.entries.find(kTimersKey);
+      timers != customer.entries.end() && timers->is_object())
+    timers->erase(timer.id);  // it has fired; maintain() sets the next one
+  auto it = std::find_if(s.current.begin(), s.current.end(),
+                         [&](const WorkflowPtr& w) { return w->id == workflow_id; });
+  if (it == s.current.end() || !(*it)->enabled) return;
+  const auto& workflow = **it;
+  const auto now_ms = clock_.now_ms();
+  if (const auto* date = std::get_if<wf::DateTrigger>(&workflow.trigger)) {
+    auto value = customer.traits.find(date->trait);
+    if (value == customer.traits.end() || !value->is_string() ||
+        !parse_month_day(value->get<std::string>()))
+      return;
+    enter(s, timer.customer_id, customer, workflow,
+          trigger_event(timer.customer_id, "date", timer.due_ms,
+                        OJson{{"trait", date->trait}, {"date", *value}}),
+          tx);
+  } else if (const auto* inactive = std::get_if<wf::InactiveTrigger>(&workflow.trigger)) {
+    enter(s, timer.customer_id, customer, workflow,
+          trigger_event(timer.customer_id, "inactive", timer.due_ms,
+                        OJson{{"event", inactive->event}}),
+          tx);
+  } else if (const auto* churn = std::get_if<wf::ChurnRiskTrigger>(&workflow.trigger)) {
+    // The risk really crossed: the crossing of the current stats has come (an order
+    // since the timer was set moves it on; maintain() moves the timer).
+    auto crossing = ingest::churn_crossing_time(customer.stats, churn->above,
+                                                config_.stats.default_order_gap);
+    if (!crossing || ms_of(*crossing) > now_ms) return;
+    const auto at = ms_of(*crossing);
+    if (booked(customer, kChurnKey, workflow_id) == at) return;
+    book(customer, kChurnKey)[workflow_id] = at;
+    auto risk = ingest::churn_risk(customer.stats,
+                                   ingest::Timestamp(std::chrono::milliseconds(now_ms)),
+                                   config_.stats.default_order_gap);
+    enter(s, timer.customer_id, customer, workflow,
+          trigger_event(timer.customer_id, "churn_risk", at,
+                        OJson{{"above", churn->above}, {"churn_risk", risk.value_or(0.0)}}),
+          tx);
+  }
+}
+
+void Engine::maintain(const Snapshot& s, const std::string& customer_id, CustomerState& customer,
+                      const ingest::Event* event, Commands& tx) {
+  if (customer_id.find('\x1f') != std::string::npos) return;  // no timer or set can name it
+  const auto now_ms = clock_.now_ms();
+  const auto partitions = config_.redis.partitions;
+  const int64_t at_ms = event ? ms_of(event->timestamp) : now_ms;
+  maintain_segments(s, customer_id, customer, at_ms, tx);
+
+  std::map<std::string, std::pair<int64_t, std::string>> want;  // timer -> (due, workflow)
+  const date::time_zone* zone = nullptr;
+  for (const auto& workflow : s.current) {
+    if (!workflow->enabled) continue;
+    const auto timer_id = trigger_timer(workflow->id);
+    const auto existing = booked(customer, kTimersKey, timer_id);
+    std::optional<int64_t> due;
+    if (const auto* date = std::get_if<wf::DateTrigger>(&workflow->trigger)) {
+      auto value = customer.traits.find(date->trait);
+      if (value == customer.traits.end() || !value->is_string()) continue;
+      auto md = parse_month_day(value->get<std::string>());
+      if (!md) continue;
+      if (!zone)
+        zone = zone_or(policies::timezone_of(customer.traits, config_.policies),
+                       config_.policies.default_timezone);
+      // A timer due and not fired yet stays due; otherwise the next one after now.
+      auto from = existing && *existing <= now_ms ? *existing : now_ms + 1;
+      due = next_anniversary(*md, date->at, date->offset, zone, from);
+    } else if (const auto* inactive = std::get_if<wf::InactiveTrigger>(&workflow->trigger)) {
+      due = existing;
+      if (event && event->type == ingest::EventType::kTrack && event->event == inactive->event) {
+        auto candidate =
+            ms_of(event->timestamp) +
+            std::chrono::duration_cast<std::chrono::milliseconds>(inactive->after).count();
+        if (!due || candidate > *due) due = candidate;  // an older event does not move it back
+      }
+    } else if (const auto* churn = std::get_if<wf::ChurnRiskTrigger>(&workflow->trigger)) {
+      auto crossing = ingest::churn_crossing_time(customer.stats, churn->above,
+                                                  config_.stats.default_order_gap);
+      if (crossing && booked(customer, kChurnKey, workflow->id) != ms_of(*crossing))
+        due = ms_of(*crossing);
+    } else {
+      continue;
+    }
+    if (due) want[timer_id] = {*due, workflow->id};
+  }
+
+  auto& timers = book(customer, kTimersKey);
+  for (const auto& [timer_id, target] : want) {
+    auto existing = timers.find(timer_id);
+    if (existing != timers.end() && existing->is_number_integer() &&
+        existing->get<int64_t>() == target.first)
+      continue;
+    append(tx, schedule_timer(customer_id, timer_id, target.first, target.second, partitions));
+    timers[timer_id] = target.first;
+  }
+  std::vector<std::string> gone;
+  for (auto it = timers.begin(); it != timers.end(); ++it)
+    if (it.key().rfind(kTriggerPrefix, 0) == 0 && !want.count(it.key())) gone.push_back(it.key());
+  for (const auto& timer_id : gone) {
+    append(tx, cancel_timer(customer_id, timer_id, partitions));
+    timers.erase(timer_id);
+  }
+  unbook_if_empty(customer, kTimersKey);
+}
+
+void Engine::maintain_segments(const Snapshot& s, const std::string& customer_id,
+                               CustomerState& customer, int64_t at_ms, Commands& tx) {
+  const auto now_ms = clock_.now_ms();
+  const auto partitions = config_.redis.partitions;
+  const auto p = keys::partition_of(customer_id, partitions);
+  std::set<std::string> before;
+  if (auto it = customer.entries.find(kSegmentsKey);
+      it != customer.entries.end() && it->is_array())
+    for (const auto& name : *it)
+      if (name.is_string()) before.insert(name.get<std::string>());
+  static const std::vector<wf::Segment> kNone;
+  const auto& segments = s.segments ? s.segments->segments : kNone;
+  if (segments.empty() && before.empty() && !booked(customer, kTimersKey, std::string(kSegmentTimer)))
+    return;
+
+  OJson view = customer_view(customer_id, customer, config_, now_ms);
+  auto member_at = [&](const wf::Segment& segment, int64_t t, expr::EvalError* error = nullptr) {
+    // Of the customer's view only stats.churn_risk depends on the time.
+    const bool restat =
+        t != now_ms && segment.condition.text().find("churn_risk") != std::string::npos;
+    if (restat)
+      view["stats"] = ingest::stats_to_json(customer.stats,
+                                            ingest::Timestamp(std::chrono::milliseconds(t)),
+                                            config_.stats.default_order_gap);
+    expr::Context context;
+    context.set(expr::Root::kCustomer, &view).set_now(expr_time(t));
+    bool in = segment.condition.test(context, error);
+    if (restat)
+      view["stats"] = ingest::stats_to_json(customer.stats,
+                                            ingest::Timestamp(std::chrono::milliseconds(now_ms)),
+                                            config_.stats.default_order_gap);
+    return in;
+  };
+
+  std::set<std::string> after;
+  std::vector<std::string> entered;
+  std::optional<int64_t> next_change;
+  for (const auto& segment : segments) {
+    expr::EvalError error;
+    const bool in = member_at(segment, now_ms, &error);
+    if (error) expression_failed("segment " + segment.name, "condition", error);
+    if (in) after.insert(segment.name);
+    if (in && !before.count(segment.name)) {
+      tx.push_back({"SADD", segment_key(p, segment.name), customer_id});
+      entered.push_back(segment.name);
+    } else if (!in && before.count(segment.name)) {
+      tx.push_back({"SREM", segment_key(p, segment.name), customer_id});
+    }
+    if (!time_based(segment)) continue;
+    // The next instant membership changes: probes at now + 1 min · 2^k, then bisection.
+    int64_t lo = now_ms;
+    for (int k = 0; k < 21; ++k) {
+      int64_t hi = now_ms + (int64_t{60'000} << k);
+      if (next_change && hi > *next_change) break;  // an earlier change is known already
+      if (member_at(segment, hi) == in) {
+        lo = hi;
+        continue;
+      }
+      while (hi - lo > 1) {
+        auto mid = lo + (hi - lo) / 2;
+        if (member_at(segment, mid) == in)
+          lo = mid;
+        else
+          hi = mid;
+      }
+      next_change = next_change ? std::min(*next_change, hi) : hi;
+      break;
+    }
+  }
+  for (const auto& name : before)  // segments no longer defined
+    if (!after.count(name) &&
+        std::none_of(segments.begin(), segments.end(),
+                     [&](const wf::Segment& seg) { return seg.name == name; }))
+      tx.push_back({"SREM", segment_key(p, name), customer_id});
+  if (after.empty()) {
+    customer.entries.erase(kSegmentsKey);
+  } else {
+    OJson list = OJson::array();
+    for (const auto& name : after) list.push_back(name);
+    customer.entries[kSegmentsKey] = std::move(list);
+  }
+
+  // The re-evaluation timer of time-based segments.
+  const std::string seg_timer(kSegmentTimer);
+  auto existing = booked(customer, kTimersKey, seg_timer);
+  if (next_change && existing != next_change) {
+    append(tx, schedule_timer(customer_id, seg_timer, *next_change, "", partitions));
+    book(customer, kTimersKey)[seg_timer] = *next_change;
+  } else if (!next_change && existing) {
+    append(tx, cancel_timer(customer_id, seg_timer, partitions));
+    book(customer, kTimersKey).erase(seg_timer);
+    unbook_if_empty(customer, kTimersKey);
+  }
+
+  // Entering a segment starts its `segment` workflows.
+  for (const auto& name : entered)
+    for (const auto& workflow : s.current) {
+      if (!workflow->enabled) continue;
+      const auto* trigger = std::get_if<wf::SegmentTrigger>(&workflow->trigger);
+      if (!trigger || trigger->segment != name) continue;
+      enter(s, customer_id, customer, *workflow,
+            trigger_event(customer_id, "segment", at_ms, OJson{{"segment", name}}), tx);
+    }
+}
+
+Commands erasure_commands(const std::string& customer_id, const CustomerState& customer,
+                          unsigned partitions) {
+  Commands out;
+  if (customer_id.find('\x1f') != std::string::npos) return out;
+  const auto p = keys::partition_of(customer_id, partitions);
+  if (auto it = customer.entries.find(kSegmentsKey);
+      it != customer.entries.end() && it->is_array())
+    for (const auto& name : *it)
+      if (name.is_string()) out.push_back({"SREM", segment_key(p, name.get<std::string>()), customer_id});
+  if (auto it = customer.entries.find(kTimersKey); it != customer.entries.end() && it->is_object())
+    for (auto t = it->begin(); t != it->end(); ++t)
+      append(out, cancel_timer(customer_id, t.key(), partitions));
+  for (auto r = customer.runs.begin(); r != customer.runs.end(); ++r)
+    if (r->is_object() && r->contains("id") && (*r)["id"].is_string())
+      append(out, cancel_timer(customer_id, std::string(kTimerPrefix) + (*r)["id"].get<std::string>(),
+                               partitions));
+  return out;
 }
 
 }  // namespace herald::gateway::engine

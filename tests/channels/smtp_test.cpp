@@ -502,23 +502,27 @@ TEST_CASE("HttpClient::smtp reports reuse, and concurrent messages each complete
   CHECK(worker.http.active() == 0);
 }
 
-TEST_CASE("a 4xx reply is retryable, a 5xx reply permanent, and the next message goes") {
-  RejectingSink sink({"busy:451", "full:452", "nobody:550", "bad:553"});
+TEST_CASE("a 4xx reply is retryable, a recipient refused with 550 or 553 bounced, and the next message goes") {
+  RejectingSink sink({"busy:451", "full:452", "nobody:550", "bad:553", "policy:554"});
   auto channel = make_channel("provider: smtp\nurl: smtp://127.0.0.1:" + std::to_string(sink.port) +
                               "\nstarttls: false\nfrom: news@shop.example\n");
   Worker worker;
   auto results =
       worker.send(*channel, {email("m-1", "busy@example.com"), email("m-2", "full@example.com"),
                              email("m-3", "nobody@example.com"), email("m-4", "bad@example.com"),
-                             email("m-5", "ann@example.com")});
+                             email("m-5", "ann@example.com"), email("m-6", "policy@example.com")});
   CHECK(results.at(0).outcome == Outcome::kRetryable);
   CHECK(results[0].error_code == "smtp_451");
   CHECK(results[1].outcome == Outcome::kRetryable);
   CHECK(results[1].error_code == "smtp_452");
-  CHECK(results[2].outcome == Outcome::kPermanent);
+  // A mailbox that does not exist is a hard bounce (the address joins the suppression
+  // list); a policy refusal (554) is permanent for this message only.
+  CHECK(results[2].outcome == Outcome::kBounced);
   CHECK(results[2].error_code == "smtp_550");
-  CHECK(results[3].outcome == Outcome::kPermanent);
+  CHECK(results[3].outcome == Outcome::kBounced);
   CHECK(results[3].error_code == "smtp_553");
+  CHECK(results.at(5).outcome == Outcome::kPermanent);
+  CHECK(results[5].error_code == "smtp_554");
   for (int i = 0; i < 4; ++i) {
     CHECK_THAT(results[i].error_message, !Catch::Contains("example"));
     CHECK(results[i].provider_message_id.empty());
@@ -571,7 +575,17 @@ TEST_CASE("SMTP outcomes are classified") {
     CHECK(r.outcome == Outcome::kRetryable);
     CHECK(r.error_code == "smtp_" + std::to_string(code));
   }
-  for (long code : {550L, 552L, 553L, 554L}) {
+  // A recipient refused as unknown (550, 551) or not allowed (553) is a hard bounce; a full
+  // mailbox (552) or a refusal of anything but the recipient is permanent for the message.
+  for (long code : {550L, 551L, 553L}) {
+    auto r = smtp::classify(with_code(code, 55), "<m@x>");
+    CHECK(r.outcome == Outcome::kBounced);
+    CHECK(r.error_code == "smtp_" + std::to_string(code));
+    auto at_data = with_code(code, 55);
+    at_data.error = "DATA failed: " + std::to_string(code);
+    CHECK(smtp::classify(at_data, "<m@x>").outcome == Outcome::kPermanent);
+  }
+  for (long code : {552L, 554L}) {
     auto r = smtp::classify(with_code(code, 55), "<m@x>");
     CHECK(r.outcome == Outcome::kPermanent);
     CHECK(r.error_code == "smtp_" + std::to_string(code));

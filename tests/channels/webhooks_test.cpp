@@ -718,12 +718,57 @@ TEST_CASE("parse_sendgrid") {
   CHECK(h.statuses[6].provider_message_id == "Clk");
   for (const auto& s : h.statuses)
     if (s.status != "complained" && s.status != "unsubscribed") CHECK_FALSE(s.opt_out);
+  // A hard bounce and a spam complaint feed the suppression list; a dropped message does not.
+  CHECK(h.statuses[2].suppress == "hard_bounce");
+  CHECK(h.statuses[3].suppress.empty());
+  CHECK(h.statuses[4].suppress == "spam_complaint");
+  CHECK(h.statuses[5].suppress.empty());
+  auto blocked = ok(wh::parse_sendgrid(
+      R"([{"email": "x@example.com", "event": "bounce", "type": "blocked", "sg_message_id": "B1.f"}])"));
+  REQUIRE(blocked.statuses.size() == 1);
+  CHECK(blocked.statuses[0].status == "failed");
+  CHECK(blocked.statuses[0].suppress.empty());
 
   CHECK(ok(wh::parse_sendgrid("[]")).statuses.empty());
   CHECK(is_error(wh::parse_sendgrid("")));
   CHECK(is_error(wh::parse_sendgrid("{\"event\": \"delivered\"}")));
   CHECK(is_error(wh::parse_sendgrid("[{\"event\": ")));
   CHECK(is_error(wh::parse_sendgrid("null")));
+}
+
+TEST_CASE("sendgrid_signature_valid: ECDSA P-256 over the timestamp and the body") {
+  // Made with the openssl command line: a P-256 key pair, then
+  // `printf '1700000000<body>' | openssl dgst -sha256 -sign key.pem | base64`.
+  const std::string key =
+      "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE9DAgQaXyPmpYIQ0R/6HmoQCnbMfOXRpP"
+      "bqx0SMIRphJ3bs75fQBpFh3bcRJY24kOpR5J/BliZVg+Abk+SGNyPw==";
+  const std::string body = R"([{"email":"a@example.com","event":"delivered"}])";
+  const std::string signature =
+      "MEYCIQClGHTpJHynR0mTJty0mFmK9FCYWbb1RWowuWFT/QVR7wIhAJFo+fs4u+VqxI2WkI/JK5rvrsfCDbIirtSpSvCfIWeY";
+  CHECK(wh::sendgrid_key_valid(key));
+  CHECK(wh::sendgrid_signature_valid(key, signature, "1700000000", body));
+  // PEM armour around the same key.
+  CHECK(wh::sendgrid_signature_valid(
+      "-----BEGIN PUBLIC KEY-----\n" + key.substr(0, 64) + "\n" + key.substr(64) +
+          "\n-----END PUBLIC KEY-----\n",
+      signature, "1700000000", body));
+  CHECK_FALSE(wh::sendgrid_signature_valid(key, signature, "1700000001", body));
+  CHECK_FALSE(wh::sendgrid_signature_valid(key, signature, "1700000000", body + " "));
+  CHECK_FALSE(wh::sendgrid_signature_valid(key, signature, "", body));
+  CHECK_FALSE(wh::sendgrid_signature_valid(key, "", "1700000000", body));
+  CHECK_FALSE(wh::sendgrid_signature_valid(key, "not base64!", "1700000000", body));
+  CHECK_FALSE(wh::sendgrid_signature_valid("", signature, "1700000000", body));
+  CHECK_FALSE(wh::sendgrid_key_valid(""));
+  CHECK_FALSE(wh::sendgrid_key_valid("bm90IGEga2V5"));  // base64 of "not a key"
+  // Every single-character change of the signature is refused.
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  int accepted = 0;
+  for (std::size_t i = 0; i < signature.size(); ++i) {
+    auto forged = signature;
+    forged[i] = alphabet[(alphabet.find(forged[i]) + 7) % alphabet.size()];
+    accepted += wh::sendgrid_signature_valid(key, forged, "1700000000", body);
+  }
+  CHECK(accepted == 0);
 }
 
 TEST_CASE("status ranks and the forward-only rule") {

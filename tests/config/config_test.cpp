@@ -59,6 +59,7 @@ TEST_CASE("an empty file is a valid config with every default") {
   CHECK(c.conversations.escalate_keywords ==
         std::vector<std::string>{"agent", "human", "complaint"});
   CHECK(c.conversations.help_text == "Reply STOP to opt out.");
+  CHECK(c.conversations.stop_text.find("START") != std::string::npos);
   CHECK_FALSE(c.conversations.auto_assign);
   CHECK(c.conversations.max_per_agent == 10);
   CHECK(c.templates.max_iterations == 1000);
@@ -98,7 +99,7 @@ policies:
   frequency_caps: [{ max: 3, per: 7d, channels: [sms, whatsapp] }, { max: 10, per: 1w }]
   consent: { email: opt_in, sms: opt_out }
 stats: { order_event: purchase, default_order_gap: 45d }
-conversations: { escalate_keywords: [help], help_text: "Hi", auto_assign: true, max_per_agent: 4 }
+conversations: { escalate_keywords: [help], help_text: "Hi", stop_text: "Bye", auto_assign: true, max_per_agent: 4 }
 templates: { max_iterations: 50, max_output_bytes: 4096 }
 channels:
   email: { provider: smtp, url: "smtp://mail:587" }
@@ -133,6 +134,8 @@ log: { level: debug, format: json }
   CHECK(c.policies.consent.at("whatsapp") == herald::config::ConsentDefault::kOptIn);
   CHECK(c.stats.order_event == "purchase");
   CHECK(c.conversations.auto_assign);
+  CHECK(c.conversations.help_text == "Hi");
+  CHECK(c.conversations.stop_text == "Bye");
   CHECK(c.templates.max_output_bytes == 4096);
   CHECK(c.channels.at("email").provider == "smtp");
   CHECK(c.channels.at("email").section["url"].as<std::string>() == "smtp://mail:587");

@@ -1,6 +1,8 @@
 // Provider failures on the binary, with faults scripted in the sandbox: retries with
 // back-off (Retry-After honoured), dead letters, fallback to the step's next channel, and
 // a provider's opt-out recorded as the customer's consent.
+#include <filesystem>
+
 #include <catch2/catch.hpp>
 
 #include "tests/delivery_e2e/delivery_support.hpp"
@@ -198,4 +200,41 @@ TEST_CASE("Twilio 21610 records the customer's opt-out from the provider") {
   REQUIRE(n.is_object());
   CHECK(n["status"] == "suppressed");
   CHECK(twilio_requests_for(f.sandbox, "S2").empty());
+}
+
+TEST_CASE("an SMTP server refusing the recipient with 550 is a hard bounce: the address is suppressed") {
+  RedisServer redis;
+  SmtpSinkOptions options;
+  options.rejects = {"nobody:550", "later:451"};
+  SmtpSink sink(options);
+  TempDir templates;
+  write_templates(templates);
+  std::filesystem::create_directories(templates.file("no-workflows"));
+  HeraldProcess herald(
+      redis.url(),
+      test_config("workflows_dir: " + templates.file("no-workflows") + "\ntemplates_dir: " +
+                  templates.path() + "\nchannels:\n  email: { provider: smtp, url: \"smtp://127.0.0.1:" +
+                  std::to_string(sink.port()) + "\", starttls: false, from: \"" + kEmailFrom +
+                  "\", retries: 0 }\n"));
+  REQUIRE(herald.wait_ready(200));
+  identify(herald, "gone", {{"email", "nobody@example.com"}});
+  identify(herald, "busy", {{"email", "later@example.com"}});
+
+  auto first = send_notice(herald, "gone", {"email"}, "B1", true);
+  auto m = wait_status(herald, first, kEnded);
+  REQUIRE(m.is_object());
+  CHECK(m["status"] == "failed");
+  CHECK_THAT(m.dump(), Catch::Contains("smtp_550"));
+  // The next message to that address, transactional or not, is stopped at hand-off.
+  auto second = send_notice(herald, "gone", {"email"}, "B2", true);
+  auto n = wait_status(herald, second, kEnded);
+  REQUIRE(n.is_object());
+  CHECK(n["status"] == "suppressed");
+  CHECK(n["timeline"].back()["detail"] == "suppression_list: hard_bounce");
+  // A temporary refusal (451, retries exhausted) suppresses nothing.
+  auto deferred = send_notice(herald, "busy", {"email"}, "B3", true);
+  CHECK(wait_status(herald, deferred, kEnded)["status"] == "failed");
+  auto again = send_notice(herald, "busy", {"email"}, "B4", true);
+  CHECK(wait_status(herald, again, kEnded)["status"] == "failed");
+  CHECK(sink.messages().empty());
 }

@@ -82,6 +82,38 @@ TEST_CASE("a sign-up runs the welcome workflow and its email reaches the outbox"
   }));
   auto again = Json::parse(herald.get("/v1/customers/w-1/messages", kAdminKey).body);
   CHECK(again["items"].size() == 1);
+
+  // GET /v1/workflows lists the examples with their version and the one active run.
+  auto listed = herald.get("/v1/workflows", kAdminKey);
+  REQUIRE(listed.status == 200);
+  INFO(listed.body);
+  const auto items = Json::parse(listed.body)["items"];
+  Json welcome;
+  for (const auto& item : items)
+    if (item["id"] == "welcome") welcome = item;
+  REQUIRE(welcome.is_object());
+  CHECK(welcome["enabled"] == true);
+  CHECK(welcome["file"] == "welcome.yaml");
+  CHECK(welcome["version"].get<std::string>().size() == 16);
+  CHECK(welcome["active_runs"] == 1);
+  CHECK(items.size() == 6);
+
+  // Its stats: one entry, the second sign-up skipped (its run is still active), the first
+  // step's email sent.
+  auto stats_r = herald.get("/v1/workflows/welcome/stats", kAdminKey);
+  REQUIRE(stats_r.status == 200);
+  auto stats = Json::parse(stats_r.body);
+  INFO(stats.dump());
+  CHECK(stats["entered"] == 1);
+  CHECK(stats["active"] == 1);
+  CHECK(stats["completed"] == 0);
+  CHECK(stats["skipped"]["active"] == 1);
+  REQUIRE(stats["steps"].is_object());
+  REQUIRE(stats["steps"].size() == 1);
+  CHECK(stats["steps"].begin().value()["sent"] == 1);
+  CHECK(stats["version"] == welcome["version"]);
+  CHECK(herald.get("/v1/workflows/nope/stats", kAdminKey).status == 404);
+  CHECK(herald.get("/v1/workflows", kWriteKey).status == 403);
 }
 
 TEST_CASE("a send skips channels without consent, and erased customers stay suppressed") {

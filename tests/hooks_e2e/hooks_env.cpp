@@ -44,7 +44,8 @@ std::string hook_config(const ProviderSandbox& sandbox, const TempDir& content,
       "  consent: { email: opt_out, sms: opt_out, whatsapp: opt_out, wechat: opt_out, social: opt_out }\n"
       "channels:\n"
       "  email: { provider: sendgrid, base_url: " + base("sendgrid") + ", api_key: \"" + kSendgridKey +
-      "\", from: \"Herald <news@example.com>\", retries: 0 }\n"
+      "\", from: \"Herald <news@example.com>\", webhook_public_key: \"" + kSendgridWebhookPublicKey +
+      "\", retries: 0 }\n"
       "  sms: { provider: twilio, base_url: " + base("twilio") + ", account_sid: " + kTwilioSid +
       ", auth_token: " + kTwilioToken + ", from: \"" + kHeraldNumber + "\", retries: 0 }\n"
       "  whatsapp: { provider: whatsapp_cloud, base_url: " + base("whatsapp") +

@@ -1,6 +1,8 @@
 // POST /hooks/twilio end to end: status callbacks and inbound SMS, signed by the sandbox
 // exactly as Twilio signs them (X-Twilio-Signature over the URL and sorted parameters).
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -53,6 +55,17 @@ std::vector<Json> consent_log(const HookEnv& env, const std::string& id, const s
   auto e = env.export_of(id);
   for (const auto& entry : e.value("consent_log", Json::array()))
     if (source.empty() || entry.value("source", "") == source) out.push_back(entry);
+  return out;
+}
+
+/// The bodies of the SMS Herald sent to `to` through the sandbox, in order.
+std::vector<std::string> sms_to(const HookEnv& env, const std::string& to) {
+  std::vector<std::string> out;
+  for (const auto& r : env.sandbox.requests("twilio")) {
+    const auto& form = r["form"];
+    if (!form.is_object() || !form.contains("To") || form["To"][0] != to) continue;
+    out.push_back(form.contains("Body") ? form["Body"][0].get<std::string>() : std::string());
+  }
   return out;
 }
 
@@ -237,15 +250,45 @@ TEST_CASE("STOP and START by SMS record the customer's consent") {
   CHECK(stops[0]["status"] == "opted_out");
   REQUIRE(env.wait_received("t-3", stop_sid));
 
-  // The same webhook again (a provider retry) is not a second opt-out.
+  // The opt-out is confirmed once, by SMS, through the adapter, as a tracked message
+  // (the opt-out it confirms does not stop it).
+  const std::string stop_text =
+      "You are unsubscribed and will get no more messages here. Reply START to resubscribe.";
+  REQUIRE(eventually([&] { return sms_to(env, phone).size() == 1; }));
+  CHECK(sms_to(env, phone)[0] == stop_text);
+  auto listed = env.admin("GET", "/v1/customers/t-3/messages");
+  REQUIRE(listed.status == 200);
+  auto items = Json::parse(listed.body)["items"];
+  REQUIRE(items.size() == 1);
+  CHECK(items[0]["channel"] == "sms");
+  CHECK(eventually([&] { return env.message(items[0]["id"])["status"] == "sent"; }));
+
+  // The same webhook again (a provider retry) is not a second opt-out, nor a second
+  // confirmation; neither is a second STOP with a new id.
   check_twiml(twilio(env, stop));
   CHECK(consent_log(env, "t-3", "inbound:STOP").size() == 1);
+  auto second_stop = unique_sid("SM");
+  check_twiml(twilio(env, inbound_params(second_stop, phone, "STOP")));
+  REQUIRE(env.wait_received("t-3", second_stop));
+
+  // HELP is answered with conversations.help_text, opted out or not.
+  auto help = unique_sid("SM");
+  check_twiml(twilio(env, inbound_params(help, phone, "help")));
+  REQUIRE(eventually([&] { return sms_to(env, phone).size() == 2; }));
+  CHECK(sms_to(env, phone)[1] == "Reply STOP to opt out.");
+  // A retried HELP webhook is answered once.
+  check_twiml(twilio(env, inbound_params(help, phone, "help")));
+  // A marketing message to the opted-out customer is still refused.
+  auto refused = env.send("t-3", "sms");
+  CHECK(eventually([&] { return env.message(refused)["status"] == "suppressed"; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(sms_to(env, phone).size() == 2);
 
   // A sentence that merely contains the word is not a keyword.
   auto sentence = unique_sid("SM");
   check_twiml(twilio(env, inbound_params(sentence, phone, "please stop the noise")));
   REQUIRE(env.wait_received("t-3", sentence));
-  CHECK(consent_log(env, "t-3", "").size() == 1);
+  CHECK(consent_log(env, "t-3", "").size() == 2);  // the two STOPs
 
   auto start = unique_sid("SM");
   check_twiml(twilio(env, inbound_params(start, phone, "start")));

@@ -17,6 +17,8 @@ Provider prefixes (Herald's base_url is http://127.0.0.1:PORT/<prefix>):
   /wechat     GET  /cgi-bin/token?grant_type=client_credential&appid=A&secret=S
               POST /cgi-bin/message/custom/send?access_token=T
               POST /cgi-bin/message/template/send?access_token=T
+  /hook       any method, any path: a generic receiver (workflow webhooks) that records the
+              request and answers 200 {"ok": true, "seq": N}; faults apply as for sends
 
 Control API (JSON):
   GET    /_sandbox/requests[?provider=P]   {"items": [...]} in arrival order
@@ -64,11 +66,21 @@ MESSENGER_PAGE_ID = "1099000111"
 MESSENGER_APP_SECRET = "fb-app-secret"
 MESSENGER_VERIFY_TOKEN = "fb-verify-token"
 SENDGRID_KEY = "SG.sandbox-key"
+# The signed event webhook's key pair (ECDSA P-256): the private key signs here, the
+# public key (base64 DER, as SendGrid shows it) goes in Herald's config.
+SENDGRID_WEBHOOK_PRIVATE_KEY = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgz7AIjf/rxw83DKAY
+hneErPhVS3jE8AjpSKnzov3B/IShRANCAAT0MCBBpfI+alghDRH/oeahAKdsx85d
+Gk9urHRIwhGmEnduzvl9AGkWHdtxEljbiQ6lHkn8GWJlWD4BuT5IY3I/
+-----END PRIVATE KEY-----
+"""
+SENDGRID_WEBHOOK_PUBLIC_KEY = ("MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE9DAgQaXyPmpYIQ0R/6HmoQCnbMfOXRpP"
+                               "bqx0SMIRphJ3bs75fQBpFh3bcRJY24kOpR5J/BliZVg+Abk+SGNyPw==")
 WECHAT_APPID = "wx-sandbox-app"
 WECHAT_SECRET = "wechat-app-secret"
 WECHAT_SERVER_TOKEN = "wechat-server-token"
 
-PROVIDERS = ("twilio", "whatsapp", "messenger", "sendgrid", "wechat")
+PROVIDERS = ("twilio", "whatsapp", "messenger", "sendgrid", "wechat", "hook")
 FAULT_KINDS = ("http", "error", "delay", "close")
 
 # --------------------------------------------------------------------------- state
@@ -755,7 +767,18 @@ def wechat_fault_error(fault):
 
 # --------------------------------------------------------------------------- faults
 
+def hook_route(req):
+    return ("send",)
+
+
+def hook_handle(req, route):
+    with STATE.lock:
+        seq = STATE.seq
+    return json_reply(200, {"ok": True, "seq": seq})
+
+
 ROUTES = {
+    "hook": hook_route,
     "twilio": twilio_route,
     "whatsapp": whatsapp_route,
     "messenger": messenger_route,
@@ -764,6 +787,7 @@ ROUTES = {
 }
 
 HANDLERS = {
+    "hook": hook_handle,
     "twilio": twilio_handle,
     "whatsapp": whatsapp_handle,
     "messenger": messenger_handle,
@@ -843,6 +867,19 @@ def add_query(url, pairs):
         return url
     sep = "&" if "?" in url else "?"
     return url + sep + urllib.parse.urlencode(pairs)
+
+
+def ecdsa_sign(data):
+    """base64 of the DER ECDSA-SHA256 signature of data with the sandbox's SendGrid key
+    (the openssl command line: the standard library has no ECDSA)."""
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as key:
+        key.write(SENDGRID_WEBHOOK_PRIVATE_KEY)
+        key.flush()
+        der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key.name], input=data,
+                             capture_output=True, check=True).stdout
+    return base64.b64encode(der).decode("ascii")
 
 
 def build_webhook(spec):
@@ -926,13 +963,20 @@ def build_webhook(spec):
         headers.append(("User-Agent", "Mozilla/4.0"))
         headers.append(("Accept", "*/*"))
 
-    else:  # sendgrid event webhook: a JSON array, unsigned (its ECDSA signing is not imitated)
+    else:  # sendgrid's signed event webhook: a JSON array, ECDSA over timestamp + body
         if "body" in spec:
             body = spec["body"].encode("utf-8")
         else:
             body = json.dumps(spec.get("json", [])).encode("utf-8")
+        timestamp = str(spec.get("timestamp", int(time.time())))
         headers.append(("Content-Type", "application/json"))
         headers.append(("User-Agent", "SendGrid Event API"))
+        if mode != "none":
+            signed = timestamp.encode("ascii") + body
+            if mode == "bad":
+                signed += b" "
+            headers.append(("X-Twilio-Email-Event-Webhook-Signature", ecdsa_sign(signed)))
+            headers.append(("X-Twilio-Email-Event-Webhook-Timestamp", timestamp))
 
     for k, v in (spec.get("headers") or {}).items():
         headers = [(hk, hv) for hk, hv in headers if hk.lower() != k.lower()]

@@ -138,6 +138,7 @@ SmtpSink::SmtpSink(SmtpSinkOptions options) {
   }
   if (!options.user.empty())
     argv.insert(argv.end(), {"--require-auth", options.user + ":" + options.password});
+  for (const auto& r : options.rejects) argv.insert(argv.end(), {"--reject", r});
   process_ = start_with_port_file(argv, dir_.file("smtp.log"), dir_.file("port"), port_,
                                   "smtp_sink.py");
 }

@@ -31,6 +31,10 @@ constexpr const char* kMessengerToken = "page-access-token";
 constexpr const char* kMessengerPageId = "1099000111";
 constexpr const char* kMessengerAppSecret = "fb-app-secret";
 constexpr const char* kMessengerVerifyToken = "fb-verify-token";
+/// The verification key of SendGrid's signed event webhook (the sandbox signs with its pair).
+constexpr const char* kSendgridWebhookPublicKey =
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE9DAgQaXyPmpYIQ0R/6HmoQCnbMfOXRpP"
+    "bqx0SMIRphJ3bs75fQBpFh3bcRJY24kOpR5J/BliZVg+Abk+SGNyPw==";
 constexpr const char* kSendgridKey = "SG.sandbox-key";
 constexpr const char* kWechatAppId = "wx-sandbox-app";
 constexpr const char* kWechatSecret = "wechat-app-secret";
@@ -95,6 +99,8 @@ struct SmtpSinkOptions {
   /// Require AUTH (LOGIN or PLAIN) with these credentials when `user` is not empty.
   std::string user;
   std::string password;
+  /// "SUBSTRING:CODE": RCPT TO for an address containing SUBSTRING is answered CODE.
+  std::vector<std::string> rejects;
 };
 
 struct SmtpMessage {

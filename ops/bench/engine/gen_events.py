@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Writes, as Redis protocol for `redis-cli --pipe`, the stream entries that ingest would
+append for CUSTOMERS customers with EVENTS track events each (the first one carrying the
+customer's traits), spread over PARTITIONS partitions the way Herald spreads them (FNV-1a
+of the customer id), plus each partition's backlog counter. Half the events are
+`page.viewed` (no workflow triggers on it), half `ev.K` with K uniform in [0, EVENT_NAMES);
+properties.total is uniform in 1..200.
+
+    gen_events.py CUSTOMERS EVENTS PARTITIONS EVENT_NAMES RUN_ID | redis-cli --pipe
+"""
+import json
+import random
+import sys
+import time
+
+
+def fnv1a(text):
+    h = 1469598103934665603
+    for c in text.encode():
+        h = ((h ^ c) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def resp(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        b = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+def main():
+    customers, events, partitions, names = (int(x) for x in sys.argv[1:5])
+    run_id = sys.argv[5]
+    rng = random.Random(42)
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % int(now % 1 * 1000)
+    backlog = [0] * partitions
+    out = sys.stdout.buffer
+    chunk = []
+    for k in range(events):
+        for i in range(customers):
+            user = "%s-%d" % (run_id, i)
+            p = fnv1a(user) % partitions
+            traits = "{}"
+            if k == 0:
+                traits = json.dumps({"email": "%s@example.com" % user, "first_name": "C%d" % i,
+                                     "plan": rng.choice(["free", "pro", "team"])})
+            name = "page.viewed" if rng.random() < 0.5 else "ev.%d" % rng.randrange(names)
+            props = json.dumps({"total": rng.randint(1, 200), "sku": "sku-%d" % rng.randint(1, 50)})
+            chunk.append(resp(["XADD", "herald:ev:{p%d}" % p, "*", "type", "track", "user_id", user,
+                               "event", name, "properties", props,
+                               "traits", traits, "context", "{}", "integrations", "{}",
+                               "timestamp", stamp, "received_at", stamp]))
+            backlog[p] += 1
+            if len(chunk) >= 10000:
+                out.write(b"".join(chunk))
+                chunk = []
+    out.write(b"".join(chunk))
+    for p, n in enumerate(backlog):
+        out.write(resp(["INCRBY", "herald:bl:{p%d}" % p, n]))
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()
