@@ -35,67 +35,24 @@ std::vector<std::string> record_command(const std::string& id, const SendRequest
                                         const std::string& channel, const std::string& provider,
                                         const std::string& status, const std::string& reason,
                                         const Json& content, const Json& fallback,
-                                        const std::vector<std::string>& extra = {}) {
-  auto at = ingest::format_rfc3339(
+                                        std::vector<std::string> extra = {}) {
+  messages::NewMessage m;
+  m.id = id;
+  m.customer_id = r.customer_id;
+  m.channel = channel;
+  m.provider = provider;
+  m.template_name = r.template_name;
+  m.status = status;
+  m.reason = reason;
+  m.at = ingest::format_rfc3339(
       std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
-  Json entry = Json::object();
-  entry["status"] = status;
-  entry["at"] = at;
-  if (!reason.empty()) entry["detail"] = reason;
-  Json timeline = Json::array();
-  timeline.push_back(entry);
-  Json record = Json::object();
-  record["id"] = id;
-  record["customer_id"] = r.customer_id;
-  record["channel"] = channel.empty() ? Json() : Json(channel);
-  record["provider"] = provider;
-  record["template"] = r.template_name;
-  record["workflow"] = nullptr;
-  record["run"] = nullptr;
-  record["status"] = status;
-  record["timeline"] = timeline;
-  std::vector<std::string> cmd{"EVAL",
-                               messages::kRecordMessage,
-                               "5",
-                               messages::key(r.customer_id, id),
-                               keys::customer_messages(r.customer_id),
-                               messages::kDeliveries,
-                               "herald:apistats",
-                               messages::index_key(id),
-                               record.dump(),
-                               id,
-                               r.customer_id,
-                               status == "queued" ? std::string("sent") : status,
-                               status == "queued" ? "1" : "0"};
-  std::vector<std::string> fields{"id",
-                                  id,
-                                  "customer_id",
-                                  r.customer_id,
-                                  "channel",
-                                  channel,
-                                  "provider",
-                                  provider,
-                                  "template",
-                                  r.template_name,
-                                  "status",
-                                  status,
-                                  "content",
-                                  content.dump(),
-                                  "reason",
-                                  reason,
-                                  "created_at",
-                                  at,
-                                  "timeline",
-                                  timeline.dump(),
-                                  "fallback",
-                                  fallback.dump(),
-                                  "attempts",
-                                  "0",
-                                  "transactional",
-                                  r.transactional ? "1" : "0"};
-  cmd.insert(cmd.end(), fields.begin(), fields.end());
-  cmd.insert(cmd.end(), extra.begin(), extra.end());
-  return cmd;
+  m.content = content.dump();
+  m.fallback = fallback.dump();
+  m.stats_key = "herald:apistats";
+  m.stats_field = status == "queued" ? std::string("sent") : status;
+  m.transactional = r.transactional;
+  m.extra = std::move(extra);
+  return messages::record_command(m);
 }
 
 std::string provider_for(const config::Config& config, const std::string& channel) {

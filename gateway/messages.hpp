@@ -24,8 +24,10 @@
 // failed and suppressed end a message. Status callbacks only move a message forward
 // (kAdvance); the delivery worker's own transitions go through kClaim and kFinish.
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gateway/keys.hpp"
 
@@ -55,6 +57,28 @@ inline constexpr long kDeadLetterLimit = 100000;
 
 /// {"status", "at", "detail"} as JSON text, `at` now in RFC 3339 (ms).
 std::string timeline_entry(std::string_view status, std::string_view detail);
+
+/// A message to record, as the engine's `send` and queue_message() make them.
+struct NewMessage {
+  std::string id, customer_id;
+  std::string channel;   // "" when none could be chosen
+  std::string provider;
+  std::string template_name;
+  std::string workflow, run, step;  // "" outside a workflow (then not written)
+  std::string status;    // queued, suppressed, failed
+  std::string reason;    // why, when not queued
+  std::string at;        // RFC 3339
+  std::string content;   // the rendered section (JSON text)
+  std::string fallback;  // JSON array of {channel, provider, content}
+  std::string stats_key, stats_field;  // the counter kRecordMessage increments
+  std::optional<bool> transactional;   // written when set
+  std::vector<std::string> extra;      // more field/value pairs of the hash
+};
+
+/// The kRecordMessage command recording `m` once (its list entry, its delivery when
+/// queued, its counter). Layout: KEYS (5) from index 3, ARGV from index 8, the hash's
+/// field/value pairs from index 13.
+std::vector<std::string> record_command(const NewMessage& m);
 
 // Appends ARGV-given timeline entry `e` to the hash's timeline (order kept).
 #define HERALD_LUA_APPEND_TIMELINE                                                   \

@@ -110,31 +110,34 @@ const Clock& system_clock() {
   return clock;
 }
 
-Commands schedule_timer(std::string_view customer_id, std::string_view timer_id, int64_t due_ms,
-                        std::string_view payload, unsigned partitions) {
+namespace {
+
+/// kSchedule or kScheduleIfAbsent for one timer.
+Commands schedule_command(const std::string& script, std::string_view customer_id,
+                          std::string_view timer_id, int64_t due_ms, std::string_view payload,
+                          unsigned partitions) {
   check_name("customer id", customer_id);
   check_name("timer id", timer_id);
   auto p = keys::partition_of(customer_id, partitions);
   auto bucket = timers::bucket_of(customer_id, timer_id, partitions);
-  auto cmd = script_command(kSchedule, p, bucket);
+  auto cmd = script_command(script, p, bucket);
   cmd.push_back(name_prefix(customer_id, timer_id));
   cmd.push_back(timers::encode_member(customer_id, timer_id, payload));
   cmd.push_back(std::to_string(due_ms));
   return {std::move(cmd)};
 }
 
+}  // namespace
+
+Commands schedule_timer(std::string_view customer_id, std::string_view timer_id, int64_t due_ms,
+                        std::string_view payload, unsigned partitions) {
+  return schedule_command(kSchedule, customer_id, timer_id, due_ms, payload, partitions);
+}
+
 Commands schedule_timer_if_absent(std::string_view customer_id, std::string_view timer_id,
                                   int64_t due_ms, std::string_view payload,
                                   unsigned partitions) {
-  check_name("customer id", customer_id);
-  check_name("timer id", timer_id);
-  auto p = keys::partition_of(customer_id, partitions);
-  auto bucket = timers::bucket_of(customer_id, timer_id, partitions);
-  auto cmd = script_command(kScheduleIfAbsent, p, bucket);
-  cmd.push_back(name_prefix(customer_id, timer_id));
-  cmd.push_back(timers::encode_member(customer_id, timer_id, payload));
-  cmd.push_back(std::to_string(due_ms));
-  return {std::move(cmd)};
+  return schedule_command(kScheduleIfAbsent, customer_id, timer_id, due_ms, payload, partitions);
 }
 
 Commands cancel_timer(std::string_view customer_id, std::string_view timer_id,

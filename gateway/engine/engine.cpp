@@ -709,6 +709,22 @@ void Engine::walk(Walk& w) {
     incr(w.tx, w.workflow.id, outcome);
     if (!reason.empty()) incr(w.tx, w.workflow.id, outcome + ":" + reason);
   };
+  // The run waits for its timer "wf|RUN" at `due`; a customer id no timer can name ends it.
+  auto sleep_until = [&](int64_t due) {
+    auto& run = w.run();
+    run["state"] = "waiting";
+    run["wake_at"] = rfc3339_ms(due);
+    Commands schedule;
+    try {
+      schedule = schedule_timer(w.customer_id, std::string(kTimerPrefix) + w.run_id(), due,
+                                w.workflow.id, config_.redis.partitions);
+    } catch (const std::invalid_argument&) {
+      logger()->error("workflow {}: run {} cannot wait: unusable customer id; run ended",
+                      w.workflow.id, w.run_id());
+      return finish("exited", "timer_refused");
+    }
+    for (auto& c : schedule) w.tx.push_back(std::move(c));
+  };
   for (;;) {
     auto path = w.run()["path"].get<std::vector<std::size_t>>();
     // Resolve the list the position points into: [i, branch, j, branch, k, ...].
@@ -736,21 +752,7 @@ void Engine::walk(Walk& w) {
       auto due =
           w.now_ms + std::chrono::duration_cast<std::chrono::milliseconds>(wait->duration).count();
       advance();
-      auto& run = w.run();
-      run["state"] = "waiting";
-      run["wake_at"] = rfc3339_ms(due);
-      auto timer_id = std::string(kTimerPrefix) + w.run_id();
-      Commands schedule;
-      try {
-        schedule =
-            schedule_timer(w.customer_id, timer_id, due, w.workflow.id, config_.redis.partitions);
-      } catch (const std::invalid_argument&) {  // a customer id no timer can name
-        logger()->error("workflow {}: run {} cannot wait: unusable customer id; run ended",
-                        w.workflow.id, w.run_id());
-        return finish("exited", "timer_refused");
-      }
-      for (auto& c : schedule) w.tx.push_back(std::move(c));
-      return;
+      return sleep_until(due);
     }
     if (const auto* branch = std::get_if<wf::IfStep>(&action)) {
       expr::EvalError error;
@@ -804,22 +806,8 @@ void Engine::walk(Walk& w) {
       // The position stays on the wait_for: an event enters on_event, the timer on_timeout.
       auto due = w.now_ms +
                  std::chrono::duration_cast<std::chrono::milliseconds>(wait_for->timeout).count();
-      auto& run = w.run();
-      run["state"] = "waiting";
-      run["awaiting"] = wait_for->event;
-      run["wake_at"] = rfc3339_ms(due);
-      auto timer_id = std::string(kTimerPrefix) + w.run_id();
-      Commands schedule;
-      try {
-        schedule =
-            schedule_timer(w.customer_id, timer_id, due, w.workflow.id, config_.redis.partitions);
-      } catch (const std::invalid_argument&) {
-        logger()->error("workflow {}: run {} cannot wait: unusable customer id; run ended",
-                        w.workflow.id, w.run_id());
-        return finish("exited", "timer_refused");
-      }
-      for (auto& c : schedule) w.tx.push_back(std::move(c));
-      return;
+      w.run()["awaiting"] = wait_for->event;
+      return sleep_until(due);
     }
     if (const auto* until = std::get_if<wf::WaitUntilStep>(&action)) {
       // The next such local time of the customer (local_time.hpp: daylight-saving rules).
@@ -828,21 +816,7 @@ void Engine::walk(Walk& w) {
       auto due = next_local_time(until->at, until->days, zone, w.now_ms);
       advance();
       if (!due) continue;  // no listed day (cannot happen: days are weekdays)
-      auto& run = w.run();
-      run["state"] = "waiting";
-      run["wake_at"] = rfc3339_ms(*due);
-      auto timer_id = std::string(kTimerPrefix) + w.run_id();
-      Commands schedule;
-      try {
-        schedule =
-            schedule_timer(w.customer_id, timer_id, *due, w.workflow.id, config_.redis.partitions);
-      } catch (const std::invalid_argument&) {
-        logger()->error("workflow {}: run {} cannot wait: unusable customer id; run ended",
-                        w.workflow.id, w.run_id());
-        return finish("exited", "timer_refused");
-      }
-      for (auto& c : schedule) w.tx.push_back(std::move(c));
-      return;
+      return sleep_until(*due);
     }
     if (const auto* hook = std::get_if<wf::WebhookStep>(&action)) {
       // The webhook worker makes the call; the run waits here for its outcome, which
@@ -948,63 +922,23 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
     }
   }
   if (auto* goal = goal_record(w)) (*goal)["message"] = message_id;
-  const auto at = rfc3339_ms(w.now_ms);
-  OJson entry{{"status", status}, {"at", at}};
-  if (!reason.empty()) entry["detail"] = reason;
-  OJson timeline = OJson::array({entry});
-  OJson record{{"id", message_id},
-               {"customer_id", w.customer_id},
-               {"channel", channel ? OJson(*channel) : OJson()},
-               {"provider", channel ? provider_of(*channel) : ""},
-               {"template", message.template_name},
-               {"workflow", w.workflow.id},
-               {"run", run_id},
-               {"status", status},
-               {"timeline", timeline}};
-  const std::string stat = step.name + ":" + (status == "queued" ? std::string("sent") : status);
-  std::vector<std::string> cmd{"EVAL",
-                               messages::kRecordMessage,
-                               "5",
-                               message_key(w.customer_id, message_id),
-                               keys::customer_messages(w.customer_id),
-                               kDeliveries,
-                               stats_key(w.workflow.id),
-                               messages::index_key(message_id),
-                               record.dump(),
-                               message_id,
-                               w.customer_id,
-                               stat,
-                               status == "queued" ? "1" : "0",
-                               "id",
-                               message_id,
-                               "customer_id",
-                               w.customer_id,
-                               "channel",
-                               channel.value_or(""),
-                               "provider",
-                               channel ? provider_of(*channel) : std::string(),
-                               "template",
-                               message.template_name,
-                               "workflow",
-                               w.workflow.id,
-                               "run",
-                               run_id,
-                               "step",
-                               step.name,
-                               "status",
-                               status,
-                               "content",
-                               content.dump(),
-                               "reason",
-                               reason,
-                               "created_at",
-                               at,
-                               "timeline",
-                               timeline.dump(),
-                               "fallback",
-                               fallback.dump(),
-                               "attempts",
-                               "0"};
+  messages::NewMessage m;
+  m.id = message_id;
+  m.customer_id = w.customer_id;
+  m.channel = channel.value_or("");
+  m.provider = channel ? provider_of(*channel) : std::string();
+  m.template_name = message.template_name;
+  m.workflow = w.workflow.id;
+  m.run = run_id;
+  m.step = step.name;
+  m.status = status;
+  m.reason = reason;
+  m.at = rfc3339_ms(w.now_ms);
+  m.content = content.dump();
+  m.fallback = fallback.dump();
+  m.stats_key = stats_key(w.workflow.id);
+  m.stats_field = step.name + ":" + (status == "queued" ? std::string("sent") : status);
+  auto cmd = messages::record_command(m);
   w.tx.push_back(std::move(cmd));
 }
 

@@ -85,6 +85,7 @@
 #include "config/config.hpp"
 #include "gateway/event_sink.hpp"
 #include "gateway/keys.hpp"
+#include "gateway/messages.hpp"
 #include "gateway/timers.hpp"
 #include "templates/template_set.hpp"
 #include "workflows/dsl/segments.hpp"
@@ -95,9 +96,9 @@ namespace herald::gateway::engine {
 using WorkflowPtr = std::shared_ptr<const workflows::Workflow>;
 
 /// The delivery stream read by the delivery worker.
-inline const std::string kDeliveries = "herald:deliveries";
+inline const std::string& kDeliveries = messages::kDeliveries;
 inline std::string message_key(std::string_view customer_id, std::string_view message_id) {
-  return "herald:msg:" + keys::tag(customer_id) + ":" + std::string(message_id);
+  return messages::key(customer_id, message_id);
 }
 inline std::string stats_key(std::string_view workflow_id) {
   return "herald:wfstats:{" + std::string(workflow_id) + "}";
