@@ -200,7 +200,14 @@ void read_redis(const Reader& r, const YAML::Node& n, RedisConfig& out) {
         out.url.rfind("rediss://", 0) != 0 && out.url.rfind("unix://", 0) != 0)
       r.fail(v, "redis.url: expected redis://, rediss:// or unix://, or empty for a managed redis");
   }
-  if (auto v = n["cluster"]) out.cluster = r.boolean(v, "redis.cluster");
+  if (auto v = n["cluster"]) {
+    out.cluster = r.boolean(v, "redis.cluster");
+    if (out.cluster && out.url.empty())
+      r.fail(v, "redis.cluster: needs redis.url naming a node of the cluster (the managed "
+                "redis-server is a single node)");
+    if (out.cluster && out.url.rfind("unix://", 0) == 0)
+      r.fail(v, "redis.cluster: a cluster's nodes are reached by redis:// urls");
+  }
   if (auto v = n["partitions"]) out.partitions = r.integer(v, "redis.partitions", 1, 1024);
 }
 

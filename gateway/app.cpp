@@ -156,6 +156,10 @@ int App::run() {
     log->error("{}", e.what());
     return 1;
   }
+  if (cfg.redis.cluster && redis_url.db != 0) {
+    log->error("redis.url: a Redis Cluster has only database 0");
+    return 1;
+  }
   if (redis_url.tls) {
     log->error("redis.url: rediss:// needs hiredis built with TLS (1.0 or later); "
                "this build links Debian's hiredis 0.14, which has none. Use a TLS tunnel "
@@ -188,17 +192,17 @@ int App::run() {
   std::vector<asio::io_context*> contexts;
   for (unsigned i = 0; i < threads; ++i) {
     auto slot = std::make_unique<WorkerSlot>();
-    slot->redis = std::make_unique<redis::Client>(slot->ioc, redis_url);
-    slot->reader = std::make_unique<redis::Client>(slot->ioc, redis_url);
+    slot->redis = std::make_unique<redis::Client>(slot->ioc, redis_url, cfg.redis.cluster);
+    slot->reader = std::make_unique<redis::Client>(slot->ioc, redis_url, cfg.redis.cluster);
     slot->processor = std::make_unique<EventProcessor>(
         cfg, consumer_prefix + ":" + std::to_string(i), &workflow_engine);
     // Every worker hands messages over too, each a consumer of the "delivery" group.
-    slot->delivery_reader = std::make_unique<redis::Client>(slot->ioc, redis_url);
+    slot->delivery_reader = std::make_unique<redis::Client>(slot->ioc, redis_url, cfg.redis.cluster);
     auto options = delivery_options;
     options.consumer = consumer_prefix + ":" + std::to_string(i);
     slot->delivery = std::make_unique<DeliveryWorker>(slot->ioc, delivery_channels, options);
     // And calls the webhooks of workflow steps, a consumer of the "webhook" group.
-    slot->webhook_reader = std::make_unique<redis::Client>(slot->ioc, redis_url);
+    slot->webhook_reader = std::make_unique<redis::Client>(slot->ioc, redis_url, cfg.redis.cluster);
     WebhookOptions webhook_options;
     webhook_options.consumer = consumer_prefix + ":" + std::to_string(i);
     webhook_options.partitions = cfg.redis.partitions;
@@ -239,7 +243,7 @@ int App::run() {
   add_console_routes(router, content_source);
   conversations::configure(cfg.conversations);
   auto conversation_stream =
-      std::make_unique<ConversationStream>(redis_url, auth, consumer_prefix);
+      std::make_unique<ConversationStream>(redis_url, cfg.redis.cluster, auth, consumer_prefix);
   {
     std::map<std::string, channels::Channel*> adapter_of;
     for (auto& [name, adapter] : adapters) adapter_of[name] = adapter.get();

@@ -79,8 +79,8 @@ struct Session {
 }  // namespace
 
 struct ConversationStream::Impl : std::enable_shared_from_this<ConversationStream::Impl> {
-  Impl(redis::RedisUrl u, const Authenticator& a, std::string i)
-      : url(std::move(u)), auth(a), instance(std::move(i)), log(herald::log::get("stream")) {}
+  Impl(redis::RedisUrl u, bool c, const Authenticator& a, std::string i)
+      : url(std::move(u)), cluster(c), auth(a), instance(std::move(i)), log(herald::log::get("stream")) {}
 
   /// One worker's share: its sockets, its stream reader, its agents' presence.
   struct Local {
@@ -95,6 +95,7 @@ struct ConversationStream::Impl : std::enable_shared_from_this<ConversationStrea
   };
 
   redis::RedisUrl url;
+  bool cluster = false;
   const Authenticator& auth;
   std::string instance;
   std::shared_ptr<spdlog::logger> log;
@@ -332,9 +333,9 @@ struct ConversationStream::Impl : std::enable_shared_from_this<ConversationStrea
   }
 };
 
-ConversationStream::ConversationStream(redis::RedisUrl url, const Authenticator& auth,
+ConversationStream::ConversationStream(redis::RedisUrl url, bool cluster, const Authenticator& auth,
                                        std::string instance)
-    : impl_(std::make_shared<Impl>(std::move(url), auth, std::move(instance))) {}
+    : impl_(std::make_shared<Impl>(std::move(url), cluster, auth, std::move(instance))) {}
 
 ConversationStream::~ConversationStream() = default;
 
@@ -354,7 +355,7 @@ void ConversationStream::start(const std::vector<asio::io_context*>& contexts) {
     auto l = std::make_unique<Impl::Local>();
     l->ioc = contexts[i];
     l->index = i;
-    l->reader = std::make_unique<redis::Client>(*contexts[i], impl_->url);
+    l->reader = std::make_unique<redis::Client>(*contexts[i], impl_->url, impl_->cluster);
     l->presence_timer = std::make_unique<asio::steady_timer>(*contexts[i]);
     impl_->locals.push_back(std::move(l));
   }

@@ -48,7 +48,8 @@ inline constexpr std::size_t kMaxQueuedBytes = 4u << 20;
 class ConversationStream {
  public:
   /// `instance` names this gateway in presence entries (host:pid).
-  ConversationStream(redis::RedisUrl url, const Authenticator& auth, std::string instance);
+  ConversationStream(redis::RedisUrl url, bool cluster, const Authenticator& auth,
+                     std::string instance);
   ~ConversationStream();
 
   /// Registers the upgrade path on the server.

@@ -19,6 +19,7 @@
 
 #include "gateway/log.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/redis/redis_cluster.hpp"
 
 namespace herald::redis {
 namespace asio = boost::asio;
@@ -382,22 +383,33 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 };
 
-Client::Client(asio::io_context& ioc, RedisUrl url)
-    : impl_(std::make_shared<Impl>(ioc, std::move(url))) {}
-
-Client::~Client() {
-  impl_->stop();
+Client::Client(asio::io_context& ioc, RedisUrl url, bool cluster) {
+  if (cluster) cluster_ = cluster::make(ioc, std::move(url));
+  else impl_ = std::make_shared<Impl>(ioc, std::move(url));
 }
 
-void Client::start() { impl_->start(); }
-void Client::stop() { impl_->stop(); }
-bool Client::connected() const { return impl_->ready_flag.load(); }
-std::string Client::last_error() const { return impl_->last_error; }
+Client::~Client() { stop(); }
+
+void Client::start() {
+  if (cluster_) cluster::start(cluster_);
+  else impl_->start();
+}
+void Client::stop() {
+  if (cluster_) cluster::stop(*cluster_);
+  else impl_->stop();
+}
+bool Client::connected() const {
+  return cluster_ ? cluster::connected(*cluster_) : impl_->ready_flag.load();
+}
+std::string Client::last_error() const {
+  return cluster_ ? cluster::last_error(*cluster_) : impl_->last_error;
+}
 
 // command() and pipeline() are plain functions returning the awaitable, not coroutines:
 // g++ 12 destroys a closure temporary inside a co_await expression twice, which here
 // released the shared Impl once too often. The initiation runs when the caller awaits.
 asio::awaitable<Reply> Client::command(const std::vector<std::string>& args) {
+  if (cluster_) return cluster::command(cluster_, args);
   auto impl = impl_;
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, Reply)>(
       [impl, &args](auto handler) {
@@ -419,6 +431,7 @@ asio::awaitable<Reply> Client::command(const std::vector<std::string>& args) {
 
 asio::awaitable<std::vector<Reply>> Client::pipeline(
     const std::vector<std::vector<std::string>>& commands) {
+  if (cluster_) return cluster::pipeline(cluster_, commands);
   auto impl = impl_;
   return asio::async_initiate<const asio::use_awaitable_t<>&,
                               void(std::exception_ptr, std::vector<Reply>)>(

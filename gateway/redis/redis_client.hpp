@@ -1,5 +1,7 @@
 #pragma once
 // An asynchronous Redis connection: hiredis driven by Asio on one io_context.
+// In cluster mode, one connection per master node, each command sent to the node that
+// serves its key's slot (a MULTI/EXEC block by its first key), following MOVED and ASK.
 //
 // Thread safety: a Client belongs to the io_context it was made with; call it only
 // from that context's thread. Commands from many coroutines are pipelined on the one
@@ -24,7 +26,8 @@ namespace herald::redis {
 
 class Client {
  public:
-  Client(boost::asio::io_context& ioc, RedisUrl url);
+  /// `cluster`: `url` names any node of a Redis Cluster (redis.cluster).
+  Client(boost::asio::io_context& ioc, RedisUrl url, bool cluster = false);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -57,9 +60,11 @@ class Client {
       const std::vector<std::vector<std::string>>& commands);
 
   struct Impl;
+  struct Cluster;
 
  private:
-  std::shared_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;        // one connection
+  std::shared_ptr<Cluster> cluster_;  // or the nodes of a cluster
 };
 
 }  // namespace herald::redis

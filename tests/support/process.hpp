@@ -31,6 +31,9 @@ class Process {
 /// Processes whose command line contains `needle` (read from /proc; no shell involved).
 std::vector<int> pids_matching(const std::string& needle);
 
+/// Runs a shell command line and returns what it printed (stdout and stderr), trimmed.
+std::string shell_output(const std::string& command);
+
 /// Polls `condition` until it holds or the timeout passes.
 template <typename F>
 bool eventually(F condition, std::chrono::milliseconds timeout = std::chrono::seconds(10));

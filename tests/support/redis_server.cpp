@@ -2,8 +2,6 @@
 
 #include <signal.h>
 
-#include <array>
-#include <cstdio>
 #include <stdexcept>
 
 namespace herald::test {
@@ -51,16 +49,7 @@ std::string RedisServer::cli(const std::vector<std::string>& args) const {
   for (std::size_t i = 0; i + 1 < extra_.size(); ++i)
     if (extra_[i] == "--requirepass") cmd += " -a '" + extra_[i + 1] + "'";
   for (const auto& a : args) cmd += " '" + a + "'";
-  cmd += " 2>&1";
-  std::string out;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    std::array<char, 4096> buf;
-    while (auto n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-    ::pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' '))
-    out.pop_back();
-  return out;
+  return shell_output(cmd);
 }
 
 }  // namespace herald::test

@@ -38,20 +38,40 @@ std::string TempDir::read(const std::string& name) const {
   return s.str();
 }
 
-int free_port() {
+namespace {
+
+/// Binds a loopback port (0: any) and returns the port bound, or 0 when it is taken.
+int bind_port(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
-    throw std::runtime_error("bind failed");
+    return 0;
   }
   socklen_t len = sizeof addr;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+int free_port() {
+  int port = bind_port(0);
+  if (!port) throw std::runtime_error("bind failed");
+  return port;
+}
+
+int free_cluster_port() {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int port = bind_port(0);
+    if (port == 0 || port > 55535) continue;
+    if (bind_port(port + 10000)) return port;
+  }
+  throw std::runtime_error("no free port pair for a cluster node");
 }
 
 }  // namespace herald::test

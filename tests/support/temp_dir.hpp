@@ -21,5 +21,7 @@ class TempDir {
 
 /// A TCP port that was free a moment ago.
 int free_port();
+/// A free port P ≤ 55535 whose cluster bus port P + 10000 is free too (Redis Cluster).
+int free_cluster_port();
 
 }  // namespace herald::test
