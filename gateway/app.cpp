@@ -36,6 +36,7 @@
 #include "gateway/event_processor.hpp"
 #include "gateway/ingest_routes.hpp"
 #include "gateway/http_server.hpp"
+#include "gateway/keys.hpp"
 #include "gateway/log.hpp"
 #include "gateway/ops_routes.hpp"
 #include "gateway/redis/managed_redis.hpp"
@@ -103,6 +104,7 @@ App::~App() = default;
 
 int App::run() {
   const auto& cfg = impl_->config;
+  keys::set_partitions(cfg.redis.partitions);
   // The secret of unsubscribe links: configured, else generated once into data_dir. From
   // here on the config carries it, for everything that builds those links.
   try {

@@ -138,35 +138,39 @@ void add_customer_routes(Router& router, const config::Config& config) {
                const auto& id = request.params.at("id");
                auto& redis = *current_worker().redis;
                auto state = co_await load(id);
+               // Two steps, each safe to repeat, so that a failure answers 503 and the same
+               // request finishes the erasure: first the suppression of the identifiers and
+               // the global index entries (each key in a slot of its own on a cluster),
+               // then, in one transaction, everything in the customer's slot: profile,
+               // events, consent log, messages, caps, conversations, timers, segments.
+               // The lists that name the rest go last.
+               std::vector<std::vector<std::string>> global;
+               std::vector<std::string> doomed{"DEL"};
                // The customer's messages (hashes with their rendered content, and their
                // index entries) and frequency-cap windows go too.
                auto listed = co_await redis.command("LRANGE", keys::customer_messages(id), "0", "-1");
-               std::vector<std::string> doomed{"DEL"};
                for (const auto& item : listed.elements) {
                  auto m = OJson::parse(item.str, nullptr, false);
                  if (!m.is_object() || !m.contains("id") || !m["id"].is_string()) continue;
                  doomed.push_back(messages::key(id, m["id"].get<std::string>()));
-                 doomed.push_back(messages::index_key(m["id"].get<std::string>()));
+                 global.push_back({"DEL", messages::index_key(m["id"].get<std::string>())});
                }
                for (std::size_t i = 0; i < cfg->policies.frequency_caps.size(); ++i)
                  doomed.push_back("herald:c:" + keys::tag(id) + ":fc:" + std::to_string(i));
                // Conversations: each one's hash, thread and index entries.
                auto talks = co_await redis.command("SMEMBERS", conversations::all_key(id));
-               std::vector<std::vector<std::string>> unindex;
                for (const auto& c : talks.elements) {
                  doomed.push_back(conversations::key(id, c.str));
                  doomed.push_back(conversations::thread_key(id, c.str));
                  doomed.push_back(conversations::key(id, c.str) + ":om");
-                 doomed.push_back(conversations::index_key(c.str));
+                 global.push_back({"DEL", conversations::index_key(c.str)});
                  for (const auto& status : conversations::kStatuses)
-                   unindex.push_back(std::vector<std::string>{"ZREM", conversations::status_key(status), c.str});
+                   global.push_back({"ZREM", conversations::status_key(status), c.str});
                }
                for (const auto& channel : kChannelNames)
                  doomed.push_back(conversations::open_key(id, channel));
-               doomed.push_back(conversations::all_key(id));
                std::vector<std::vector<std::string>> tx{{"MULTI"}};
                if (doomed.size() > 1) tx.push_back(std::move(doomed));
-               for (auto& z : unindex) tx.push_back(std::move(z));
                std::vector<std::string> suppressed{hashed_identifier("id", id)};
                if (state) {
                  // Segment memberships and timers (runs, triggers) go with the customer.
@@ -174,14 +178,18 @@ void add_customer_routes(Router& router, const config::Config& config) {
                    tx.push_back(std::move(c));
                  for (const auto& a : ingest::channel_addresses(state->traits)) {
                    suppressed.push_back(hashed_identifier(a.channel, a.address));
-                   tx.push_back({"DEL", keys::address(a.channel, a.address)});
+                   global.push_back({"DEL", keys::address(a.channel, a.address)});
                  }
                }
-               for (auto& c : suppression::add_commands(suppressed, "erased", "api"))
-                 tx.push_back(std::move(c));
-               tx.push_back({"DEL", keys::customer(id), keys::customer_events(id),
-                             keys::consent_log(id), keys::customer_messages(id)});
+               auto suppress = suppression::add_commands(suppressed, "erased", "api");
+               global.insert(global.begin(), suppress.begin(), suppress.end());
+               tx.push_back({"DEL", conversations::all_key(id), keys::customer(id),
+                             keys::customer_events(id), keys::consent_log(id),
+                             keys::customer_messages(id)});
                tx.push_back({"EXEC"});
+               auto first = co_await redis.pipeline(global);
+               for (const auto& r : first)
+                 if (r.is_error()) throw redis::CommandError("erasure failed: " + r.str);
                auto replies = co_await redis.pipeline(tx);
                if (!replies.back().is_array()) throw redis::CommandError("erasure failed");
                co_return Response::text(204, "", "application/json");

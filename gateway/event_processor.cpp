@@ -35,6 +35,7 @@ namespace {
 
 constexpr auto kLeaseMs = 5000;
 constexpr auto kHeartbeat = std::chrono::seconds(1);
+constexpr auto kClusterPoll = std::chrono::milliseconds(10);  // an idle pass on a cluster
 constexpr int kReadCount = 512;
 constexpr std::size_t kHistory = 50;  // recent events kept per customer
 // Timers read per partition and firing pass: due buckets, and due timers per bucket.
@@ -214,6 +215,8 @@ struct EventProcessor::Impl {
     auto states = co_await redis.pipeline(reads);
 
     std::vector<std::vector<std::string>> tx{{"MULTI"}};
+    std::vector<std::vector<std::string>> index_writes;
+    auto& index = config.redis.cluster ? index_writes : tx;
     for (std::size_t i = 0; i < order.size(); ++i) {
       const auto& id = order[i];
       std::vector<std::optional<std::string>> values;
@@ -228,7 +231,7 @@ struct EventProcessor::Impl {
         apply_event(state, e->event, history);
         if (sink) sink->decide(id, state, e->event, decisions);
       }
-      write_customer(tx, id, state, before, history);
+      write_customer(tx, index, id, state, before, history);
       for (auto& command : decisions) tx.push_back(std::move(command));
     }
     std::vector<std::string> ack{"XACK", keys::stream(p), keys::kGroup};
@@ -242,6 +245,7 @@ struct EventProcessor::Impl {
     tx.push_back(std::move(drop));
     tx.push_back({"DECRBY", keys::backlog(p), std::to_string(entries.size() + bad.size())});
     tx.push_back({"EXEC"});
+    co_await write_index(redis, index_writes);
     auto results = co_await redis.pipeline(tx);
     const auto& exec = results.back();
     if (!exec.is_array()) throw redis::CommandError("EXEC failed: " + exec.str);
@@ -268,7 +272,16 @@ struct EventProcessor::Impl {
     if (owned.empty()) co_return false;
     std::vector<DueTimer> due;
     bool more = co_await read_due(redis, due);
-    if (!due.empty()) co_await fire(redis, due);
+    if (due.empty()) co_return more;
+    if (!config.redis.cluster) {
+      co_await fire(redis, due);
+      co_return more;
+    }
+    // On a cluster, one transaction per partition: a partition's lease, timers and
+    // customers share its slot, and a transaction cannot span slots.
+    std::map<unsigned, std::vector<DueTimer>> by_partition;
+    for (auto& d : due) by_partition[d.partition].push_back(std::move(d));
+    for (auto& [p, group] : by_partition) co_await fire(redis, group);
     co_return more;
   }
 
@@ -367,6 +380,8 @@ struct EventProcessor::Impl {
     }
 
     std::vector<std::vector<std::string>> tx{{"MULTI"}};
+    std::vector<std::vector<std::string>> index_writes;
+    auto& index = config.redis.cluster ? index_writes : tx;
     using Fired = std::vector<std::pair<std::string, std::string>>;  // (member, score)
     std::map<std::pair<unsigned, unsigned>, Fired> removals;         // by (partition, bucket)
     for (const auto& d : due)
@@ -392,10 +407,11 @@ struct EventProcessor::Impl {
         if (sink) sink->fire(d->timer, state, decisions);
         ++fired_count;
       }
-      if (stored_form(state) != before) write_customer(tx, id, state, before_addresses, {});
+      if (stored_form(state) != before) write_customer(tx, index, id, state, before_addresses, {});
       for (auto& command : decisions) tx.push_back(std::move(command));
     }
     tx.push_back({"EXEC"});
+    co_await write_index(redis, index_writes);
     auto results = co_await redis.pipeline(tx);
     unwatch_first = false;
     const auto& exec = results.back();
@@ -411,6 +427,14 @@ struct EventProcessor::Impl {
     for (const auto& d : due)
       if (!lost.count(d.partition) && !d.timer.customer_id.empty())
         timer_lag.observe(std::max<int64_t>(0, fired_at - d.timer.due_ms) / 1000.0);
+  }
+
+  asio::awaitable<void> write_index(redis::Client& redis,
+                                    const std::vector<std::vector<std::string>>& writes) {
+    if (writes.empty()) co_return;
+    auto replies = co_await redis.pipeline(writes);
+    for (const auto& r : replies)
+      if (r.is_error()) throw redis::CommandError("address index: " + r.str);
   }
 
   static std::string stored_form(const CustomerState& state) {
@@ -429,13 +453,12 @@ struct EventProcessor::Impl {
       }
     }
     if (owned.empty()) co_return;
-    std::vector<std::string> cmd{"MGET"};
-    for (auto p : owned) cmd.push_back(keys::timer_count(p));
-    auto reply = co_await redis.command(cmd);
+    std::vector<std::vector<std::string>> reads;  // one GET each: the keys' slots differ
+    for (auto p : owned) reads.push_back({"GET", keys::timer_count(p)});
+    auto replies = co_await redis.pipeline(reads);
     std::size_t i = 0;
     for (auto p : owned) {
-      if (i < reply.elements.size())
-        pending_gauge(p).set(reply.elements[i].as_integer().value_or(0));
+      if (i < replies.size()) pending_gauge(p).set(replies[i].as_integer().value_or(0));
       gauged.insert(p);
       ++i;
     }
@@ -461,7 +484,11 @@ struct EventProcessor::Impl {
     history.push_back(record.dump());
   }
 
-  void write_customer(std::vector<std::vector<std::string>>& tx, const std::string& id,
+  /// The customer's state into `tx`; the address index's changes into `index`. On a
+  /// cluster the index is written before the transaction (an address key has a slot of
+  /// its own), idempotently, so that a transaction replayed after a crash writes it again.
+  void write_customer(std::vector<std::vector<std::string>>& tx,
+                      std::vector<std::vector<std::string>>& index, const std::string& id,
                       const CustomerState& state,
                       const std::vector<ingest::ChannelAddress>& before,
                       const std::vector<std::string>& history) {
@@ -477,10 +504,47 @@ struct EventProcessor::Impl {
     auto after = ingest::channel_addresses(state.traits);
     for (const auto& a : before)
       if (std::find(after.begin(), after.end(), a) == after.end())
-        tx.push_back(kRelease.command({keys::address(a.channel, a.address)}, {id}));
+        // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would skip only this command.
+        index.push_back({"EVAL", kRelease.source(), "1", keys::address(a.channel, a.address), id});
     for (const auto& a : after)
       if (std::find(before.begin(), before.end(), a) == before.end())
-        tx.push_back({"SET", keys::address(a.channel, a.address), id});
+        index.push_back({"SET", keys::address(a.channel, a.address), id});
+  }
+
+  /// The next entries of the owned partitions' streams, as XREADGROUP answers them: one
+  /// command over every stream, blocking up to 100 ms when no timer is left to fire. A
+  /// cluster refuses a command over streams of several slots, and a blocked command holds
+  /// its node's connection, so there each stream is read on its own, without blocking,
+  /// and an empty answer pauses the loop briefly.
+  asio::awaitable<redis::Reply> read_streams(redis::Client& reader, bool timers_left) {
+    auto command = [&](auto first, auto last) {
+      std::vector<std::string> cmd{"XREADGROUP", "GROUP", keys::kGroup, consumer,
+                                   "COUNT", std::to_string(kReadCount)};
+      if (!timers_left && !config.redis.cluster) {
+        cmd.push_back("BLOCK");
+        cmd.push_back("100");
+      }
+      cmd.push_back("STREAMS");
+      for (auto it = first; it != last; ++it) cmd.push_back(keys::stream(*it));
+      for (auto it = first; it != last; ++it) cmd.push_back(pending_first.count(*it) ? "0" : ">");
+      return cmd;
+    };
+    if (!config.redis.cluster) {
+      auto cmd = command(owned.begin(), owned.end());
+      auto reply = co_await reader.command(cmd);
+      if (reply.is_nil()) reply.type = redis::Reply::Type::kArray;
+      co_return reply;
+    }
+    std::vector<std::vector<std::string>> reads;
+    for (auto it = owned.begin(); it != owned.end(); ++it) reads.push_back(command(it, std::next(it)));
+    auto replies = co_await reader.pipeline(reads);
+    redis::Reply all;
+    all.type = redis::Reply::Type::kArray;
+    for (auto& r : replies) {
+      if (r.is_error()) co_return r;
+      for (auto& stream : r.elements) all.elements.push_back(std::move(stream));
+    }
+    co_return all;
   }
 
   asio::awaitable<void> run(redis::Client& reader, redis::Client& writer) {
@@ -516,19 +580,14 @@ struct EventProcessor::Impl {
           continue;
         }
         bool timers_left = co_await fire_timers(reader);
-        std::vector<std::string> cmd{"XREADGROUP", "GROUP", keys::kGroup, consumer,
-                                     "COUNT", std::to_string(kReadCount)};
-        if (!timers_left) {
-          cmd.push_back("BLOCK");
-          cmd.push_back("100");
-        }
-        cmd.push_back("STREAMS");
-        for (auto p : owned) cmd.push_back(keys::stream(p));
-        for (auto p : owned) cmd.push_back(pending_first.count(p) ? "0" : ">");
-        auto reply = co_await reader.command(cmd);
+        auto reply = co_await read_streams(reader, timers_left);
         if (reply.is_error()) {
           if (reply.str.find("NOGROUP") != std::string::npos) groups_ready = false;
           throw redis::CommandError(reply.str);
+        }
+        if (config.redis.cluster && !timers_left && reply.elements.empty()) {
+          pause.expires_after(kClusterPoll);
+          co_await pause.async_wait(asio::use_awaitable);
         }
         std::set<unsigned> empty_pending = pending_first;
         if (reply.is_array()) {

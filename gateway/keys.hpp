@@ -1,17 +1,18 @@
 #pragma once
-// Redis key layout. Every key of one customer carries the customer's hash tag and every
-// key of one event partition the partition's, so that per-customer and per-partition
-// updates are atomic on one node, on a single Redis or a Redis Cluster.
+// Redis key layout. Every key of one customer and every key of one event partition carry
+// the partition's hash tag, so that per-customer and per-partition updates are atomic on
+// one node, on a single Redis or a Redis Cluster.
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace herald::keys {
 
-/// The customer id as a hash tag: `{` `}` and `%` are escaped so that an id can never
-/// end the tag early or collide with another id.
-inline std::string tag(std::string_view id) {
+/// An id between braces, with `{` `}` and `%` escaped so that an id can never end the
+/// braces early or collide with another id.
+inline std::string id_tag(std::string_view id) {
   std::string out = "{";
   for (char c : id) {
     if (c == '{') out += "%7B";
@@ -37,6 +38,21 @@ inline unsigned partition_of(std::string_view customer_id, unsigned partitions) 
 }
 
 inline std::string partition_tag(unsigned p) { return "{p" + std::to_string(p) + "}"; }
+
+namespace detail {
+inline std::atomic<unsigned> partitions{16};
+}
+/// redis.partitions, set once at start-up, before any key is built.
+inline void set_partitions(unsigned n) { detail::partitions.store(n, std::memory_order_relaxed); }
+inline unsigned partitions() { return detail::partitions.load(std::memory_order_relaxed); }
+
+/// The hash tag of every key of a customer: their partition's, followed by the id. A
+/// customer's state, their partition's event stream and timers, and their segment
+/// memberships share one Redis Cluster slot, so that one transaction processes an event
+/// and acknowledges it on any Redis.
+inline std::string tag(std::string_view customer_id) {
+  return partition_tag(partition_of(customer_id, partitions())) + id_tag(customer_id);
+}
 /// The event stream of a partition.
 inline std::string stream(unsigned p) { return "herald:ev:" + partition_tag(p); }
 /// Pending (appended, not yet processed) events of a partition.
@@ -66,7 +82,7 @@ inline std::string consent_log(std::string_view id) { return "herald:c:" + tag(i
 inline std::string customer_messages(std::string_view id) { return "herald:c:" + tag(id) + ":msg"; }
 /// Which customer has this address on this channel.
 inline std::string address(std::string_view channel, std::string_view address) {
-  return "herald:addr:" + std::string(channel) + ":" + tag(address);
+  return "herald:addr:" + std::string(channel) + ":" + id_tag(address);
 }
 /// Hashed identifiers of erased customers (global suppression).
 inline const std::string kSuppressed = "herald:suppressed";

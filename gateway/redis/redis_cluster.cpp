@@ -41,8 +41,11 @@ bool named(const std::string& word, std::string_view name) {
   return true;
 }
 
-bool is_script_load(const std::vector<std::string>& c) {
-  return c.size() >= 2 && named(c[0], "SCRIPT") && named(c[1], "LOAD");
+/// SCRIPT LOAD goes to every master, as a script may run on any of them; UNWATCH too,
+/// as a WATCH is held by the connection of the node of its key.
+bool is_broadcast(const std::vector<std::string>& c) {
+  return (c.size() >= 2 && named(c[0], "SCRIPT") && named(c[1], "LOAD")) ||
+         (c.size() == 1 && named(c[0], "UNWATCH"));
 }
 
 /// An answer that says: ask again (elsewhere, or later).
@@ -218,7 +221,7 @@ asio::awaitable<void> maintain(std::shared_ptr<Client::Cluster> c) {
   }
 }
 
-/// SCRIPT LOAD goes to every master: a script may run on any of them.
+/// A command sent to every master; the first error, else the first answer.
 asio::awaitable<Reply> broadcast(std::shared_ptr<Client::Cluster> c,
                                  const std::vector<std::string>& args) {
   std::vector<Client*> masters;
@@ -238,7 +241,7 @@ asio::awaitable<Reply> broadcast(std::shared_ptr<Client::Cluster> c,
 struct Segment {
   std::size_t first = 0, count = 1;
   std::optional<unsigned> slot;
-  bool script_load = false;
+  bool broadcast = false;
   Client* ask = nullptr;  // ASK: the node to send it to once, after ASKING
 };
 
@@ -257,7 +260,7 @@ std::vector<Segment> split(const Commands& commands) {
         if (auto key = routing_key(commands[j])) s.slot = hash_slot(*key);
     } else {
       if (auto key = routing_key(commands[i])) s.slot = hash_slot(*key);
-      s.script_load = is_script_load(commands[i]);
+      s.broadcast = is_broadcast(commands[i]);
     }
     i += s.count;
     out.push_back(s);
@@ -320,7 +323,7 @@ std::string last_error(const Client::Cluster& c) {
 
 asio::awaitable<Reply> command(std::shared_ptr<Client::Cluster> c,
                                const std::vector<std::string>& args) {
-  if (is_script_load(args)) {
+  if (is_broadcast(args)) {
     auto reply = co_await broadcast(c, args);
     co_return reply;
   }
@@ -383,7 +386,7 @@ asio::awaitable<std::vector<Reply>> pipeline(std::shared_ptr<Client::Cluster> c,
     std::vector<std::vector<std::pair<std::size_t, std::size_t>>> placement;  // (segment, offset)
     for (auto si : pending) {
       auto& s = segments[si];
-      if (s.script_load) {
+      if (s.broadcast) {
         out[s.first] = co_await broadcast(c, commands[s.first]);
         continue;
       }

@@ -123,7 +123,7 @@ batch = []
 for i in range(n):
     mid = f"bench-lat-{i}"
     cust = driver.customer_of(i, customers)
-    batch.append(["HSET", f"herald:msg:{{{cust}}}:{mid}", "id", mid, "customer_id", cust, "channel", "sms",
+    batch.append(["HSET", f"herald:msg:{driver.tag(cust)}:{mid}", "id", mid, "customer_id", cust, "channel", "sms",
                   "provider", "twilio", "template", "bench", "status", "queued",
                   "content", json.dumps(driver.content("sms", i)), "timeline", "[]", "attempts", "0",
                   "fallback", "[]", "transactional", "1"])

@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "gateway/keys.hpp"
+
 #include "tests/delivery_e2e/delivery_support.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
@@ -79,7 +81,7 @@ std::vector<std::string> statuses_in_redis(const RedisServer& redis, const std::
                                 "out[i] = redis.call(\"HGET\", k, \"status\") or \"missing\" end "
                                 "return table.concat(out, \",\")",
                                 std::to_string(ids.size())};
-  for (const auto& id : ids) args.push_back("herald:msg:{" + customer + "}:" + id);
+  for (const auto& id : ids) args.push_back("herald:msg:" + herald::keys::tag(customer) + ":" + id);
   auto text = redis.cli(args);
   std::vector<std::string> out;
   std::size_t start = 0;

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "gateway/keys.hpp"
+
 #include "tests/delivery_e2e/delivery_support.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
@@ -103,7 +105,7 @@ steps:
   // as if the event had never been committed. The event comes again (a sender's retry
   // with a new messageId) and the run starts again with the same id...
   herald->kill();
-  redis.cli({"HDEL", "herald:c:{wes}", "r", "h"});
+  redis.cli({"HDEL", herald::keys::customer("wes"), "r", "h"});
   herald->start();
   REQUIRE(herald->wait_ready(200));
   REQUIRE(admin_json(*herald, "/v1/customers/wes")["runs"].empty());

@@ -3,6 +3,8 @@
 // most twice, both times with the same Idempotency-Key, and the step counts once.
 #include <catch2/catch.hpp>
 
+#include "gateway/keys.hpp"
+
 #include "tests/engine_e2e/engine_support.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/sandbox.hpp"
@@ -55,7 +57,7 @@ TEST_CASE(
   CHECK(wf_stat(redis, "crm", "notify:failed") == 0);
   CHECK(wf_stat(redis, "crm", "thanks:sent") == 1);
   REQUIRE(eventually([&] { return outbox_lines(content.outbox()).size() == 1; }));
-  CHECK(redis.cli({"HGET", "herald:wh:{zoe}:" + key, "status"}) == "succeeded");
+  CHECK(redis.cli({"HGET", "herald:wh:" + herald::keys::tag("zoe") + ":" + key, "status"}) == "succeeded");
 }
 
 TEST_CASE("a graceful stop lets a webhook call in flight finish and be recorded: no second call") {
@@ -77,7 +79,7 @@ TEST_CASE("a graceful stop lets a webhook call in flight finish and be recorded:
   auto key = sandbox.requests("hook")[0]["headers"].value("idempotency-key", std::string());
   REQUIRE_FALSE(key.empty());
   CHECK(herald.stop() == 0);  // SIGTERM during the call
-  CHECK(redis.cli({"HGET", "herald:wh:{yan}:" + key, "status"}) == "succeeded");
+  CHECK(redis.cli({"HGET", "herald:wh:" + herald::keys::tag("yan") + ":" + key, "status"}) == "succeeded");
 
   herald.start();
   REQUIRE(eventually([&] { return wf_stat(redis, "crm", "completed") == 1; },

@@ -34,6 +34,7 @@ constexpr int64_t kHour = 3'600'000;
 config::Config test_config() {
   config::Config c;
   c.redis.partitions = kPartitions;
+  herald::keys::set_partitions(c.redis.partitions);
   return c;
 }
 

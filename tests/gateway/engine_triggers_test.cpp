@@ -48,6 +48,7 @@ int64_t utc(int y, unsigned mo, unsigned d, int h = 0, int mi = 0) {
 config::Config test_config(const std::string& zone = "UTC") {
   config::Config c;
   c.redis.partitions = kPartitions;
+  herald::keys::set_partitions(c.redis.partitions);
   c.policies.default_timezone = zone;
   return c;
 }

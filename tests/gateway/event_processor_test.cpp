@@ -35,6 +35,7 @@ class RecordingSink final : public gateway::EventSink {
 config::Config test_config() {
   config::Config c;
   c.redis.partitions = 4;
+  herald::keys::set_partitions(c.redis.partitions);
   return c;
 }
 

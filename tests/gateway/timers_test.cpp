@@ -44,6 +44,7 @@ class TimerRecordingSink final : public gateway::EventSink {
 config::Config test_config() {
   config::Config c;
   c.redis.partitions = kPartitions;
+  herald::keys::set_partitions(c.redis.partitions);
   return c;
 }
 

@@ -39,6 +39,7 @@ constexpr unsigned kPartitions = 4;
 config::Config test_config() {
   config::Config c;
   c.redis.partitions = kPartitions;
+  herald::keys::set_partitions(c.redis.partitions);
   return c;
 }
 

@@ -12,11 +12,15 @@
 """
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
 
 import websockets  # Debian's python3-websockets
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # ops/bench
+from herald_keys import tag  # noqa: E402  (the key layout of gateway/keys.hpp)
 
 
 def token(i):
@@ -34,18 +38,21 @@ local now = ARGV[2]
 for i = 1, tonumber(ARGV[1]) do
   local id = 'cv' .. ARGV[3] .. i
   local c = ARGV[3] .. i
-  local h = 'herald:cv:{' .. c .. '}:' .. id
+  local t = ARGV[3 + i]
+  local h = 'herald:cv:' .. t .. ':' .. id
   redis.call('HSET', h, 'id', id, 'customer_id', c, 'channel', 'sms', 'status', 'escalated',
              'assignee', '', 'escalation', '{"reason":"keyword","keyword":"human"}',
              'created_at', now, 'updated_at', now, 'updated_ms', '0')
   redis.call('SET', 'herald:cvi:' .. id, c)
-  redis.call('SET', 'herald:cv:{' .. c .. '}:open:sms', id)
+  redis.call('SET', 'herald:cv:' .. t .. ':open:sms', id)
   redis.call('ZADD', 'herald:cvs:escalated', i, id)
 end
 return 1
 """
+    tags = [tag(prefix + str(i)) for i in range(1, n + 1)]
     subprocess.run(["redis-cli", "-p", str(redis_port), "EVAL", lua, "0", str(n),
-                    "2026-01-01T00:00:00.000Z", prefix], check=True, stdout=subprocess.DEVNULL)
+                    "2026-01-01T00:00:00.000Z", prefix] + tags, check=True,
+                   stdout=subprocess.DEVNULL)
 
 
 class Http:
