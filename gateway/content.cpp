@@ -101,6 +101,8 @@ Content load_content(const config::Config& config) {
       if (parsed.workflow) content.workflows.push_back(std::move(parsed.workflow));
     }
   }
+  if (config.redis.cluster && !content.workflows.empty())
+    throw std::runtime_error(content.workflows.front()->file + ": " + kClusterWorkflows);
   if (!content.segment_set) content.segment_set = std::make_shared<const workflows::Segments>();
   content.catalog = std::move(catalog);
   return content;
@@ -166,6 +168,16 @@ ReloadReport reload_content(const config::Config& config, const Content& current
     if (!parsed.workflow) continue;
     report.loaded.push_back(parsed.workflow->id);
     workflows.push_back(std::move(parsed.workflow));
+  }
+  if (config.redis.cluster && !workflows.empty()) {
+    // Workflow runs write message, webhook and conversation records that are not yet
+    // kept in their customer's slot: on a Redis Cluster they are refused, file by file.
+    std::set<std::string> files_with_workflows;
+    for (const auto& w : workflows) files_with_workflows.insert(w->file);
+    for (const auto& file : files_with_workflows)
+      report.errors.push_back({file, 1, 1, workflows::Severity::kError, kClusterWorkflows});
+    report.loaded.clear();
+    workflows.clear();
   }
   next->workflows = std::move(workflows);
   report.content = std::move(next);

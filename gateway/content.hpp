@@ -48,6 +48,11 @@ class ContentSource {
 using ContentSourcePtr = std::shared_ptr<ContentSource>;
 
 /// What a reload (POST /v1/workflows/reload, SIGHUP) did.
+/// Why workflows are refused with redis.cluster: true.
+inline constexpr const char* kClusterWorkflows =
+    "workflows do not run on a Redis Cluster yet (redis.cluster: true): their runs' "
+    "messages, webhooks and conversations are not kept in the customer's slot";
+
 struct ReloadReport {
   std::shared_ptr<const Content> content;  // the content to put in effect
   std::vector<std::string> loaded;         // workflow ids taken from their (valid) files

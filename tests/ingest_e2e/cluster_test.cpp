@@ -135,3 +135,19 @@ TEST_CASE("on a Redis Cluster, every acknowledged event is processed once across
     CHECK(orders_of(herald, id) == expected[id]);  // none lost, none twice
   }
 }
+
+TEST_CASE("on a Redis Cluster, workflows are refused at start-up, with the reason") {
+  RedisCluster cluster;
+  TempDir dir;
+  auto text = cluster_config() + "workflows_dir: " + HERALD_SOURCE_DIR + "/workflows/examples\n" +
+              "templates_dir: " + HERALD_SOURCE_DIR + "/templates/examples\n";
+  for (auto [from, to] : {std::pair<std::string, std::string>{"{port}", std::to_string(free_port())},
+                          {"{dir}", dir.path()},
+                          {"{redis}", cluster.url()}})
+    for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from))
+      text.replace(pos, from.size(), to);
+  dir.write("herald.yaml", text);
+  auto [code, out] = run_herald({"serve", "--config", dir.file("herald.yaml")});
+  CHECK(code == 1);
+  CHECK_THAT(out, Catch::Contains("workflows do not run on a Redis Cluster yet"));
+}
