@@ -196,65 +196,95 @@ struct EventProcessor::Impl {
     return out;
   }
 
-  /// Applies a partition's entries to their customers and acknowledges them atomically.
-  asio::awaitable<void> apply(redis::Client& redis, unsigned p, const std::vector<Entry>& entries,
-                              const std::vector<std::string>& bad) {
-    std::vector<std::string> order;  // customers, first seen first
-    std::map<std::string, std::vector<const Entry*>> by_customer;
-    for (const auto& e : entries) {
-      auto& list = by_customer[e.event.user_id];
-      if (list.empty()) order.push_back(e.event.user_id);
-      list.push_back(&e);
-    }
+  /// The entries read from one partition's stream.
+  struct Batch {
+    unsigned partition = 0;
+    std::vector<Entry> entries;
+    std::vector<std::string> bad;  // unreadable: acknowledged without effect
+  };
+
+  /// Applies each partition's entries to their customers and acknowledges them, one
+  /// transaction per partition. All the partitions' reads go in one pipeline, and all
+  /// their transactions in the next, so that a pass costs two round trips however many
+  /// partitions had entries.
+  asio::awaitable<void> apply(redis::Client& redis, const std::vector<Batch>& batches) {
+    struct Plan {
+      std::vector<std::string> order;  // customers, first seen first
+      std::map<std::string, std::vector<const Entry*>> by_customer;
+    };
+    std::vector<Plan> plans(batches.size());
     std::vector<std::vector<std::string>> reads;
-    for (const auto& id : order) {
-      std::vector<std::string> cmd{"HMGET", keys::customer(id)};
-      cmd.insert(cmd.end(), kProfileFields.begin(), kProfileFields.end());
-      reads.push_back(std::move(cmd));
+    for (std::size_t b = 0; b < batches.size(); ++b) {
+      auto& plan = plans[b];
+      for (const auto& e : batches[b].entries) {
+        auto& list = plan.by_customer[e.event.user_id];
+        if (list.empty()) plan.order.push_back(e.event.user_id);
+        list.push_back(&e);
+      }
+      for (const auto& id : plan.order) {
+        std::vector<std::string> cmd{"HMGET", keys::customer(id)};
+        cmd.insert(cmd.end(), kProfileFields.begin(), kProfileFields.end());
+        reads.push_back(std::move(cmd));
+      }
     }
     auto states = co_await redis.pipeline(reads);
 
-    std::vector<std::vector<std::string>> tx{{"MULTI"}};
+    std::vector<std::vector<std::string>> txs;
+    std::vector<std::size_t> exec_at;
     std::vector<std::vector<std::string>> index_writes;
-    auto& index = config.redis.cluster ? index_writes : tx;
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      const auto& id = order[i];
-      std::vector<std::optional<std::string>> values;
-      for (const auto& v : states[i].elements)
-        values.push_back(v.is_nil() ? std::nullopt : std::optional<std::string>(v.str));
-      values.resize(kProfileFields.size());
-      auto state = customer_from_fields(values);
-      auto before = ingest::channel_addresses(state.traits);
-      std::vector<std::string> history;
-      Commands decisions;
-      for (const auto* e : by_customer[id]) {
-        apply_event(state, e->event, history);
-        if (sink) sink->decide(id, state, e->event, decisions);
+    auto& index = config.redis.cluster ? index_writes : txs;
+    std::size_t next_state = 0;
+    for (std::size_t b = 0; b < batches.size(); ++b) {
+      const auto& batch = batches[b];
+      auto p = batch.partition;
+      txs.push_back({"MULTI"});
+      for (const auto& id : plans[b].order) {
+        std::vector<std::optional<std::string>> values;
+        for (const auto& v : states[next_state++].elements)
+          values.push_back(v.is_nil() ? std::nullopt : std::optional<std::string>(v.str));
+        values.resize(kProfileFields.size());
+        auto state = customer_from_fields(values);
+        auto before = ingest::channel_addresses(state.traits);
+        std::vector<std::string> history;
+        Commands decisions;
+        for (const auto* e : plans[b].by_customer[id]) {
+          apply_event(state, e->event, history);
+          if (sink) sink->decide(id, state, e->event, decisions);
+        }
+        write_customer(txs, index, id, values, state, before, history);
+        for (auto& command : decisions) txs.push_back(std::move(command));
       }
-      write_customer(tx, index, id, state, before, history);
-      for (auto& command : decisions) tx.push_back(std::move(command));
+      std::vector<std::string> ack{"XACK", keys::stream(p), keys::kGroup};
+      for (const auto& e : batch.entries) ack.push_back(e.id);
+      for (const auto& id : batch.bad) ack.push_back(id);
+      // Processed entries leave the stream: it holds only what is still to do.
+      std::vector<std::string> drop(ack.begin(), ack.end());
+      drop[0] = "XDEL";
+      drop.erase(drop.begin() + 2);
+      txs.push_back(std::move(ack));
+      txs.push_back(std::move(drop));
+      txs.push_back({"DECRBY", keys::backlog(p),
+                     std::to_string(batch.entries.size() + batch.bad.size())});
+      txs.push_back({"EXEC"});
+      exec_at.push_back(txs.size() - 1);
     }
-    std::vector<std::string> ack{"XACK", keys::stream(p), keys::kGroup};
-    for (const auto& e : entries) ack.push_back(e.id);
-    for (const auto& id : bad) ack.push_back(id);
-    // Processed entries leave the stream: it holds only what is still to do.
-    std::vector<std::string> drop(ack.begin(), ack.end());
-    drop[0] = "XDEL";
-    drop.erase(drop.begin() + 2);
-    tx.push_back(std::move(ack));
-    tx.push_back(std::move(drop));
-    tx.push_back({"DECRBY", keys::backlog(p), std::to_string(entries.size() + bad.size())});
-    tx.push_back({"EXEC"});
     co_await write_index(redis, index_writes);
-    auto results = co_await redis.pipeline(tx);
-    const auto& exec = results.back();
-    if (!exec.is_array()) throw redis::CommandError("EXEC failed: " + exec.str);
-    for (const auto& r : exec.elements)
-      if (r.is_error()) log->error("partition {}: a write failed: {}", p, r.str);
-    processed.inc(entries.size());
-    if (!bad.empty()) {
-      malformed.inc(bad.size());
-      log->error("partition {}: {} unreadable entries acknowledged", p, bad.size());
+    auto results = co_await redis.pipeline(txs);
+    for (std::size_t b = 0; b < batches.size(); ++b) {
+      const auto& batch = batches[b];
+      const auto& exec = results[exec_at[b]];
+      if (!exec.is_array()) {
+        throw redis::CommandError("partition " + std::to_string(batch.partition) +
+                                  ": EXEC failed: " + exec.str);
+      }
+      for (const auto& r : exec.elements)
+        if (r.is_error()) log->error("partition {}: a write failed: {}", batch.partition, r.str);
+      processed.inc(batch.entries.size());
+      if (!batch.bad.empty()) {
+        malformed.inc(batch.bad.size());
+        log->error("partition {}: {} unreadable entries acknowledged", batch.partition,
+                   batch.bad.size());
+      }
     }
   }
 
@@ -401,13 +431,12 @@ struct EventProcessor::Impl {
       values.resize(kProfileFields.size());
       auto state = customer_from_fields(values);
       auto before_addresses = ingest::channel_addresses(state.traits);
-      auto before = stored_form(state);
       Commands decisions;
       for (const auto* d : timers_of) {
         if (sink) sink->fire(d->timer, state, decisions);
         ++fired_count;
       }
-      if (stored_form(state) != before) write_customer(tx, index, id, state, before_addresses, {});
+      write_customer(tx, index, id, values, state, before_addresses, {});
       for (auto& command : decisions) tx.push_back(std::move(command));
     }
     tx.push_back({"EXEC"});
@@ -437,10 +466,6 @@ struct EventProcessor::Impl {
       if (r.is_error()) throw redis::CommandError("address index: " + r.str);
   }
 
-  static std::string stored_form(const CustomerState& state) {
-    return state.traits.dump() + '\n' + stats_to_stored(state.stats) + '\n' + state.created_at +
-           '\n' + state.updated_at + '\n' + state.runs.dump() + '\n' + state.entries.dump();
-  }
 
   /// The pending timers of the owned partitions, as gauges (refreshed with the heartbeat).
   asio::awaitable<void> refresh_pending(redis::Client& redis) {
@@ -489,12 +514,30 @@ struct EventProcessor::Impl {
   /// its own), idempotently, so that a transaction replayed after a crash writes it again.
   void write_customer(std::vector<std::vector<std::string>>& tx,
                       std::vector<std::vector<std::string>>& index, const std::string& id,
+                      const std::vector<std::optional<std::string>>& read,
                       const CustomerState& state,
                       const std::vector<ingest::ChannelAddress>& before,
                       const std::vector<std::string>& history) {
-    tx.push_back({"HSET", keys::customer(id), "t", state.traits.dump(), "s",
-                  stats_to_stored(state.stats), "ca", state.created_at, "ua", state.updated_at,
-                  "r", state.runs.dump(), "h", state.entries.dump()});
+    // Only the fields that changed are written. A field back to empty (no runs, no
+    // orders) is removed: it reads the same when absent and takes no memory.
+    auto empty_stats = state.stats.orders == 0 && state.stats.revenue == 0 &&
+                       !state.stats.first_order_at && !state.stats.last_order_at;
+    std::pair<std::size_t, std::optional<std::string>> fields[] = {
+        {0, state.traits.dump()},
+        {1, empty_stats ? std::nullopt : std::optional<std::string>(stats_to_stored(state.stats))},
+        {3, state.created_at},
+        {4, state.updated_at},
+        {5, state.runs.empty() ? std::nullopt : std::optional<std::string>(state.runs.dump())},
+        {6, state.entries.empty() ? std::nullopt : std::optional<std::string>(state.entries.dump())}};
+    std::vector<std::string> set{"HSET", keys::customer(id)};
+    std::vector<std::string> drop{"HDEL", keys::customer(id)};
+    for (auto& [field, value] : fields) {
+      if (value == read[field]) continue;
+      if (value) set.push_back(kProfileFields[field]), set.push_back(std::move(*value));
+      else drop.push_back(kProfileFields[field]);
+    }
+    if (set.size() > 2) tx.push_back(std::move(set));
+    if (drop.size() > 2) tx.push_back(std::move(drop));
     if (!history.empty()) {
       std::vector<std::string> push{"LPUSH", keys::customer_events(id)};
       push.insert(push.end(), history.begin(), history.end());
@@ -590,21 +633,18 @@ struct EventProcessor::Impl {
           co_await pause.async_wait(asio::use_awaitable);
         }
         std::set<unsigned> empty_pending = pending_first;
-        if (reply.is_array()) {
-          for (const auto& stream : reply.elements) {
-            if (stream.elements.size() < 2) continue;
-            auto name = stream.elements[0].str;
-            unsigned p = 0;
-            for (auto candidate : owned)
-              if (keys::stream(candidate) == name) p = candidate;
-            std::vector<std::string> bad;
-            auto entries = parse_entries(stream.elements[1], bad);
-            if (!entries.empty() || !bad.empty()) {
-              empty_pending.erase(p);
-              co_await apply(writer, p, entries, bad);
-            }
-          }
+        std::vector<Batch> batches;
+        for (const auto& stream : reply.elements) {
+          if (stream.elements.size() < 2) continue;
+          Batch batch;
+          for (auto candidate : owned)
+            if (keys::stream(candidate) == stream.elements[0].str) batch.partition = candidate;
+          batch.entries = parse_entries(stream.elements[1], batch.bad);
+          if (batch.entries.empty() && batch.bad.empty()) continue;
+          empty_pending.erase(batch.partition);
+          batches.push_back(std::move(batch));
         }
+        if (!batches.empty()) co_await apply(writer, batches);
         for (auto p : empty_pending) pending_first.erase(p);
       } catch (const std::exception& e) {
         log->warn("event processing paused: {}", e.what());
