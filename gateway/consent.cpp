@@ -4,7 +4,10 @@
 
 #include <chrono>
 
+#include "gateway/customer_state.hpp"
 #include "gateway/ingest/timestamp.hpp"
+#include "gateway/ingest/traits.hpp"
+#include "gateway/suppression.hpp"
 #include "gateway/keys.hpp"
 #include "gateway/redis/redis_client.hpp"
 #include "gateway/redis/script.hpp"
@@ -55,6 +58,17 @@ asio::awaitable<ConsentChange> change_consent(redis::Client& redis, std::string 
   if (reply.elements.size() == 2) {
     change.consent = nlohmann::ordered_json::parse(reply.elements[0].str, nullptr, false);
     change.previous = reply.elements[1].str;
+  }
+  if (status == "opted_in") {
+    // A customer identified again who opts in: their id and their address on this
+    // channel leave the suppression list if an erasure put them there.
+    auto traits_text = co_await redis.command("HGET", keys::customer(customer_id), "t");
+    auto traits = nlohmann::ordered_json::parse(traits_text.is_nil() ? "{}" : traits_text.str,
+                                                nullptr, false);
+    std::vector<std::string> hashes{hashed_identifier("id", customer_id)};
+    for (const auto& a : ingest::channel_addresses(traits))
+      if (a.channel == channel) hashes.push_back(hashed_identifier(a.channel, a.address));
+    co_await suppression::lift_erased(redis, std::move(hashes));
   }
   co_return change;
 }

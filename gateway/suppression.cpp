@@ -41,4 +41,24 @@ asio::awaitable<void> add_address(redis::Client& redis, std::string channel, std
     if (r.is_error()) throw redis::CommandError(r.str);
 }
 
+asio::awaitable<void> lift_erased(redis::Client& redis, std::vector<std::string> hashes) {
+  if (hashes.empty()) co_return;
+  std::vector<std::string> read{"HMGET", kReasons};
+  read.insert(read.end(), hashes.begin(), hashes.end());
+  auto reasons = co_await redis.command(read);
+  if (reasons.is_error()) throw redis::CommandError(reasons.str);
+  std::vector<std::string> lifted;
+  for (std::size_t i = 0; i < hashes.size() && i < reasons.elements.size(); ++i) {
+    if (reasons.elements[i].is_nil()) continue;
+    auto why = nlohmann::json::parse(reasons.elements[i].str, nullptr, false);
+    if (why.is_object() && why.value("reason", "") == "erased") lifted.push_back(hashes[i]);
+  }
+  if (lifted.empty()) co_return;
+  std::vector<std::vector<std::string>> lift{{"SREM", keys::kSuppressed}, {"HDEL", kReasons}};
+  for (auto& command : lift) command.insert(command.end(), lifted.begin(), lifted.end());
+  auto replies = co_await redis.pipeline(lift);
+  for (const auto& r : replies)
+    if (r.is_error()) throw redis::CommandError(r.str);
+}
+
 }  // namespace herald::gateway::suppression

@@ -7,8 +7,9 @@
 // Keys:
 //   herald:suppressed      set of hashed identifiers
 //   herald:suppressed:why  hash: hashed identifier -> {"reason", "source", "at"}
-// Reasons: erased (DELETE /v1/customers/{id}), hard_bounce (an SMTP server refusing the
-// recipient, a SendGrid bounce), spam_complaint (a SendGrid spamreport).
+// Reasons: erased (DELETE /v1/customers/{id}; lifted when the identifier comes back with an
+// opt-in on its channel), hard_bounce (an SMTP server refusing the recipient, a SendGrid
+// bounce), spam_complaint (a SendGrid spamreport).
 
 #include <string>
 #include <string_view>
@@ -35,5 +36,11 @@ std::vector<std::vector<std::string>> add_commands(const std::vector<std::string
 boost::asio::awaitable<void> add_address(redis::Client& redis, std::string channel,
                                          std::string address, std::string reason,
                                          std::string source);
+
+/// Lifts the entries among `hashes` that are listed because their customer was erased:
+/// an identifier that identifies again with an opt-in may be messaged again (api.md,
+/// DELETE /v1/customers/{id}). A hard bounce or a spam complaint stays. Throws
+/// redis::CommandError when Redis refuses.
+boost::asio::awaitable<void> lift_erased(redis::Client& redis, std::vector<std::string> hashes);
 
 }  // namespace herald::gateway::suppression

@@ -151,7 +151,31 @@ TEST_CASE("a send skips channels without consent, and erased customers stay supp
     return items.size() == 1 && items[0]["status"] == "suppressed";
   }));
   CHECK_THAT(messages_of("e-2")[0]["timeline"].dump(), Catch::Contains("suppression_list"));
+  {
+    std::ifstream outbox(herald.dir().path() + "/var/outbox.jsonl");
+    std::string line;
+    CHECK_FALSE(std::getline(outbox, line));  // nothing reached the outbox
+  }
+
+  // The address identifies again, with an opt-in: the erasure's suppression is lifted (a
+  // bounce's or a complaint's is not: tests/hooks_e2e).
+  REQUIRE(post("/v1/identify", R"({"userId": "e-3", "traits": {"email": "gone@example.com"}})").status == 200);
+  REQUIRE(eventually([&] { return herald.get("/v1/customers/e-3", kAdminKey).status == 200; }));
+  REQUIRE(http(herald.port(), "PUT", "/v1/customers/e-3/consent/sms",
+               R"({"status": "opted_in", "source": "test"})",
+               {{"Authorization", std::string("Bearer ") + kAdminKey}}).status == 200);
+  CHECK(redis.cli({"SCARD", "herald:suppressed"}) == "2");  // an sms opt-in lifts no email
+  REQUIRE(http(herald.port(), "PUT", "/v1/customers/e-3/consent/email",
+               R"({"status": "opted_in", "source": "signup-form"})",
+               {{"Authorization", std::string("Bearer ") + kAdminKey}}).status == 200);
+  CHECK(redis.cli({"SCARD", "herald:suppressed"}) == "1");  // the erased id stays
+  REQUIRE(post("/v1/track", R"({"userId": "e-3", "event": "user.signed_up"})").status == 200);
+  REQUIRE(eventually([&] {
+    auto items = messages_of("e-3");
+    return items.size() == 1 && items[0]["status"] == "sent";
+  }));
   std::ifstream outbox(herald.dir().path() + "/var/outbox.jsonl");
   std::string line;
-  CHECK_FALSE(std::getline(outbox, line));  // nothing reached the outbox
+  CHECK(std::getline(outbox, line));
+  CHECK_THAT(line, Catch::Contains("gone@example.com"));
 }
