@@ -363,19 +363,38 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   /// Queues one command; returns false (without calling `cb`) when it cannot be sent.
   bool send_raw(const std::vector<std::string>& args, RawCallback cb) {
     if (!ac) return false;
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    argv.reserve(args.size());
-    lens.reserve(args.size());
-    for (const auto& a : args) argv.push_back(a.data()), lens.push_back(a.size());
+    // The command in RESP, written here at once: hiredis's own formatting goes through
+    // sdscatfmt argument by argument, a tenth of the ingest path's CPU.
+    std::size_t size = 16;
+    for (const auto& a : args) size += a.size() + 16;
+    resp.clear();
+    resp.reserve(size);
+    append_header('*', args.size());
+    for (const auto& a : args) {
+      append_header('$', a.size());
+      resp.append(a);
+      resp.append("\r\n", 2);
+    }
     auto* holder = new RawCallback(std::move(cb));
-    if (redisAsyncCommandArgv(ac, on_raw_reply, holder, static_cast<int>(argv.size()), argv.data(),
-                              lens.data()) != REDIS_OK) {
+    if (redisAsyncFormattedCommand(ac, on_raw_reply, holder, resp.data(), resp.size()) != REDIS_OK) {
       delete holder;
       return false;
     }
     in_flight.push_back(Clock::now());
     return true;
+  }
+
+  std::string resp;  // the command being written, reused
+
+  void append_header(char kind, std::size_t n) {
+    char digits[24];
+    char* end = digits + sizeof digits;
+    char* p = end;
+    do *--p = static_cast<char>('0' + n % 10);
+    while (n /= 10);
+    resp.push_back(kind);
+    resp.append(p, static_cast<std::size_t>(end - p));
+    resp.append("\r\n", 2);
   }
 
   std::exception_ptr unavailable() const {
