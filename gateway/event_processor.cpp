@@ -196,6 +196,13 @@ struct EventProcessor::Impl {
     return out;
   }
 
+  /// A stream id ("ms-seq") as its two numbers, which order it.
+  static std::pair<unsigned long long, unsigned long long> split_stream_id(const std::string& id) {
+    auto dash = id.find('-');
+    return {std::strtoull(id.c_str(), nullptr, 10),
+            dash == std::string::npos ? 0 : std::strtoull(id.c_str() + dash + 1, nullptr, 10)};
+  }
+
   /// The entries read from one partition's stream.
   struct Batch {
     unsigned partition = 0;
@@ -257,12 +264,15 @@ struct EventProcessor::Impl {
       std::vector<std::string> ack{"XACK", keys::stream(p), keys::kGroup};
       for (const auto& e : batch.entries) ack.push_back(e.id);
       for (const auto& id : batch.bad) ack.push_back(id);
-      // Processed entries leave the stream: it holds only what is still to do.
-      std::vector<std::string> drop(ack.begin(), ack.end());
-      drop[0] = "XDEL";
-      drop.erase(drop.begin() + 2);
+      // Processed entries leave the stream, which holds only what is still to do: every
+      // entry before the batch's last is acknowledged too (the partition's owner reads
+      // its pending entries first, lowest first, then new ones), so the stream is trimmed
+      // up to it, node by node, rather than deleting entry by entry (XDEL).
+      std::pair<unsigned long long, unsigned long long> last{0, 0};
+      for (std::size_t i = 3; i < ack.size(); ++i) last = std::max(last, split_stream_id(ack[i]));
       txs.push_back(std::move(ack));
-      txs.push_back(std::move(drop));
+      txs.push_back({"XTRIM", keys::stream(p), "MINID", "=",
+                     std::to_string(last.first) + "-" + std::to_string(last.second + 1)});
       txs.push_back({"DECRBY", keys::backlog(p),
                      std::to_string(batch.entries.size() + batch.bad.size())});
       txs.push_back({"EXEC"});
