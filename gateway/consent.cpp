@@ -7,10 +7,10 @@
 #include "gateway/customer_state.hpp"
 #include "gateway/ingest/timestamp.hpp"
 #include "gateway/ingest/traits.hpp"
-#include "gateway/suppression.hpp"
 #include "gateway/keys.hpp"
 #include "gateway/redis/redis_client.hpp"
 #include "gateway/redis/script.hpp"
+#include "gateway/suppression.hpp"
 
 namespace herald::gateway {
 namespace asio = boost::asio;

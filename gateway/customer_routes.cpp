@@ -138,12 +138,12 @@ void add_customer_routes(Router& router, const config::Config& config) {
                const auto& id = request.params.at("id");
                auto& redis = *current_worker().redis;
                auto state = co_await load(id);
-               // Two steps, each safe to repeat, so that a failure answers 503 and the same
-               // request finishes the erasure: first the suppression of the identifiers and
-               // the global index entries (each key in a slot of its own on a cluster),
-               // then, in one transaction, everything in the customer's slot: profile,
-               // events, consent log, messages, caps, conversations, timers, segments.
-               // The lists that name the rest go last.
+               // Two steps, each safe to repeat, so that the same request sent again after
+               // an error answer finishes the erasure: first the suppression of the
+               // identifiers and the global index entries (each key in a slot of its own on
+               // a cluster), then, in one transaction, everything in the customer's slot:
+               // profile, events, consent log, messages, caps, conversations, timers,
+               // segments. The lists that name the rest go last.
                std::vector<std::vector<std::string>> global;
                std::vector<std::string> doomed{"DEL"};
                // The customer's messages (hashes with their rendered content, and their

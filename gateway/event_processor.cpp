@@ -476,7 +476,6 @@ struct EventProcessor::Impl {
       if (r.is_error()) throw redis::CommandError("address index: " + r.str);
   }
 
-
   /// The pending timers of the owned partitions, as gauges (refreshed with the heartbeat).
   asio::awaitable<void> refresh_pending(redis::Client& redis) {
     for (auto it = gauged.begin(); it != gauged.end();) {

@@ -376,7 +376,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       resp.append("\r\n", 2);
     }
     auto* holder = new RawCallback(std::move(cb));
-    if (redisAsyncFormattedCommand(ac, on_raw_reply, holder, resp.data(), resp.size()) != REDIS_OK) {
+    bool queued =
+        redisAsyncFormattedCommand(ac, on_raw_reply, holder, resp.data(), resp.size()) == REDIS_OK;
+    if (resp.capacity() > (std::size_t{1} << 20)) std::string().swap(resp);  // a large one
+    if (!queued) {
       delete holder;
       return false;
     }
