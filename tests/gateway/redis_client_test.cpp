@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "gateway/redis/redis_client.hpp"
+#include "tests/support/io_run.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace asio = boost::asio;
@@ -19,36 +20,10 @@ using herald::redis::Reply;
 using herald::redis::Unavailable;
 using herald::test::RedisServer;
 
+using herald::test::run;
+using herald::test::run_until;
+
 namespace {
-
-/// Runs the io_context until `condition` holds or the timeout passes.
-template <typename F>
-bool run_until(asio::io_context& ioc, F condition,
-               std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    ioc.restart();
-    ioc.run_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
-/// Runs one coroutine to completion on `ioc` and returns its result (rethrowing its exception).
-template <typename T>
-T run(asio::io_context& ioc, asio::awaitable<T> task) {
-  std::optional<T> result;
-  std::exception_ptr error;
-  bool done = false;
-  asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e, T value) {
-    error = e;
-    if (!e) result = std::move(value);
-    done = true;
-  });
-  REQUIRE(run_until(ioc, [&] { return done; }, std::chrono::seconds(20)));
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
 
 struct Connected {
   explicit Connected(const std::string& url) : client(ioc, parse_url(url)) {

@@ -12,6 +12,7 @@
 #include "gateway/redis/cluster_slots.hpp"
 #include "gateway/redis/redis_client.hpp"
 #include "gateway/redis/script.hpp"
+#include "tests/support/io_run.hpp"
 #include "tests/support/redis_cluster.hpp"
 
 namespace asio = boost::asio;
@@ -25,34 +26,10 @@ using herald::redis::Unavailable;
 using herald::test::RedisCluster;
 using Commands = std::vector<std::vector<std::string>>;
 
+using herald::test::run;
+using herald::test::run_until;
+
 namespace {
-
-template <typename F>
-bool run_until(asio::io_context& ioc, F condition,
-               std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    ioc.restart();
-    ioc.run_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
-template <typename T>
-T run(asio::io_context& ioc, asio::awaitable<T> task) {
-  std::optional<T> result;
-  std::exception_ptr error;
-  bool done = false;
-  asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e, T value) {
-    error = e;
-    if (!e) result = std::move(value);
-    done = true;
-  });
-  REQUIRE(run_until(ioc, [&] { return done; }, std::chrono::seconds(30)));
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
 
 struct Connected {
   explicit Connected(const std::string& url) : client(ioc, parse_url(url), true) {
