@@ -162,7 +162,10 @@ struct ConversationStream::Impl : std::enable_shared_from_this<ConversationStrea
     std::string failure;
     try {
       if (l.last.empty()) co_await start_position(l, *current_worker().redis);
-      if (first_of_agent) co_await mark_present(l, session->agent);
+      if (first_of_agent) {
+        co_await mark_present(l, session->agent);
+        co_await conversations::assign_waiting(*current_worker().redis);  // room for the queue
+      }
     } catch (const std::exception& e) {
       failure = e.what();  // Redis down: served, present from the next refresh on
     }
@@ -326,6 +329,8 @@ struct ConversationStream::Impl : std::enable_shared_from_this<ConversationStrea
       try {
         auto r = co_await current_worker().redis->command(zadd);
         if (r.is_error()) log->warn("presence: {}", r.str);
+        // The queue is looked at again: room freed on another gateway, an agent back.
+        co_await conversations::assign_waiting(*current_worker().redis);
       } catch (const std::exception& e) {
         log->debug("presence: {}", e.what());
       }

@@ -19,6 +19,8 @@ namespace asio = boost::asio;
 
 namespace {
 
+constexpr int kAssignBatch = 32;  // waiting escalations looked at by one pass
+
 // KEYS[2..5] of every script are the status indexes, in kStatuses order.
 const std::string kLuaReindex = R"lua(
 local function reindex(id, st, score)
@@ -41,17 +43,17 @@ end
 )lua";
 
 // Auto-assignment: the next agent after the last one chosen (by name, wrapping) among
-// those present on the stream, skipping those at `max` assigned conversations. The
-// per-agent sets hold conversation hash keys and are checked as they are read (an erased
-// or moved conversation no longer counts).
+// those present on the stream, skipping those at `max` assigned conversations (and
+// `skip`, the agent who just released it). The per-agent sets hold conversation hash keys
+// and are checked as they are read (an erased or moved conversation no longer counts).
 const std::string kLuaAssign = R"lua(
-local function auto_assign(id, h, now_ms, now_text, max)
+local function auto_assign(id, h, now_ms, now_text, max, skip)
   local presence = ')lua" + std::string(kPresenceKey) + R"lua('
   redis.call('ZREMRANGEBYSCORE', presence, '-inf', '(' .. now_ms)
   local seen, names = {}, {}
   for _, m in ipairs(redis.call('ZRANGE', presence, 0, -1)) do
     local name = string.match(m, '^(.*)\t[^\t]*$') or m
-    if name ~= '' and not seen[name] then
+    if name ~= '' and name ~= skip and not seen[name] then
       seen[name] = true
       names[#names + 1] = name
     end
@@ -203,6 +205,15 @@ publish('claimed', KEYS[1])
 return {'done', ARGV[1], 'assigned'}
 )lua");
 
+// A waiting escalation, auto-assigned if an agent has room now.
+// KEYS: hash, status indexes (4). ARGV: now ms, now text, max per agent, agent to skip.
+// Returns the assignee, '' when no agent has room, or '-' when it no longer waits.
+const redis::Script kAssignWaiting(kLuaReindex + kLuaPublish + kLuaAssign + R"lua(
+if redis.call('HGET', KEYS[1], 'status') ~= 'escalated' then return '-' end
+local id = redis.call('HGET', KEYS[1], 'id')
+return auto_assign(id, KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]) or ''
+)lua");
+
 // KEYS: hash, status indexes (4). ARGV: agent, now ms, now text, "1" to force (admin).
 const redis::Script kRelease(kLuaReindex + kLuaPublish + R"lua(
 local st = redis.call('HGET', KEYS[1], 'status')
@@ -217,7 +228,7 @@ redis.call('HSET', KEYS[1], 'status', next, 'assignee', '', 'updated_at', ARGV[3
 reindex(redis.call('HGET', KEYS[1], 'id'), next, ARGV[2])
 redis.call('SREM', ')lua" + std::string(kAgentLoadPrefix) + R"lua(' .. a, KEYS[1])
 publish('released', KEYS[1])
-return {'done', '', next}
+return {'done', '', next, a}
 )lua");
 
 // KEYS: hash, status indexes (4). ARGV: agent, now ms, now text, key prefix.
@@ -452,7 +463,34 @@ asio::awaitable<Transition> release(redis::Client& redis, const std::string& cus
   auto ks = script_keys(key(customer, id));
   std::vector<std::string> as{agent, std::to_string(now), rfc3339(now), force ? "1" : "0"};
   auto reply = co_await kRelease.run(redis, ks, as);
-  co_return transition_of(reply);
+  auto t = transition_of(reply);
+  // The holder has room again, and the conversation may wait again (not for them).
+  if (t.kind == Transition::Kind::kDone && reply.elements.size() > 3)
+    co_await assign_waiting(redis, id, reply.elements[3].str);
+  co_return t;
+}
+
+asio::awaitable<std::size_t> assign_waiting(redis::Client& redis, const std::string& released,
+                                            const std::string& releaser) {
+  if (!g_auto_assign.load()) co_return 0;
+  // Oldest first: the queue is ordered by the time each conversation began to wait.
+  auto waiting = co_await redis.command("ZRANGE", status_key("escalated"), "0",
+                                        std::to_string(kAssignBatch - 1));
+  std::size_t assigned = 0;
+  for (const auto& item : waiting.elements) {
+    auto customer = co_await customer_of(redis, item.str);
+    if (!customer) continue;
+    const auto now = now_ms();
+    auto ks = script_keys(key(*customer, item.str));
+    std::vector<std::string> as{std::to_string(now), rfc3339(now),
+                                std::to_string(g_max_per_agent.load()),
+                                item.str == released ? releaser : std::string()};
+    auto reply = co_await kAssignWaiting.run(redis, ks, as);
+    check(reply);
+    if (reply.str.empty()) break;  // no agent has room
+    if (reply.str != "-") ++assigned;
+  }
+  co_return assigned;
 }
 
 asio::awaitable<Transition> resolve(redis::Client& redis, const std::string& customer,
@@ -461,7 +499,9 @@ asio::awaitable<Transition> resolve(redis::Client& redis, const std::string& cus
   auto ks = script_keys(key(customer, id));
   std::vector<std::string> as{agent, std::to_string(now), rfc3339(now), prefix(customer)};
   auto reply = co_await kResolve.run(redis, ks, as);
-  co_return transition_of(reply);
+  auto t = transition_of(reply);
+  if (t.kind == Transition::Kind::kDone && !t.holder.empty()) co_await assign_waiting(redis);
+  co_return t;
 }
 
 void configure(const config::ConversationsConfig& config) {

@@ -160,6 +160,13 @@ struct Transition {
 /// when resolved.
 boost::asio::awaitable<Transition> claim(redis::Client& redis, const std::string& customer,
                                          const std::string& id, const std::string& agent);
+/// With auto_assign: the waiting escalations, oldest first, go to the agents present with
+/// room, until none has room (after a release or a resolve, when an agent connects, and
+/// every 10 s). `releaser` is not given back `released`, the conversation they just
+/// released. Returns how many were assigned.
+boost::asio::awaitable<std::size_t> assign_waiting(redis::Client& redis,
+                                                   const std::string& released = {},
+                                                   const std::string& releaser = {});
 /// Only the holder (or `force`: an admin): assigned -> escalated (when it was) or open.
 /// kHeld (someone else holds it), kNotHeld (nobody does).
 boost::asio::awaitable<Transition> release(redis::Client& redis, const std::string& customer,

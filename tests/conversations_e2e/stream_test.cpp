@@ -192,18 +192,26 @@ TEST_CASE("auto-assignment goes round robin among connected agents up to max_per
   CHECK_FALSE(admin.wait_for(event("claimed", third), std::chrono::milliseconds(800)));
   CHECK(wait_listed(env, "a-3", "escalated")["assignee"].is_null());
 
-  // Alice resolves hers: the next escalation goes to her (bob is still at his cap).
+  // Alice resolves hers: the one waiting, the oldest, goes to her (bob is at his cap).
   REQUIRE(agent(env, "POST", "/v1/conversations/" + first + "/resolve", kAgentToken).status ==
           200);
-  const std::string fourth = escalate("a-4", "+14155553104");
-  claimed = admin.wait_for(event("claimed", fourth));
+  claimed = admin.wait_for(event("claimed", third));
   REQUIRE(claimed);
   CHECK((*claimed)["conversation"]["assignee"] == "alice");
+  const std::string fourth = escalate("a-4", "+14155553104");
+  CHECK_FALSE(admin.wait_for(event("claimed", fourth), std::chrono::milliseconds(800)));
 
-  // Bob releases his and leaves the stream: he is no longer a candidate, and alice is at
-  // her cap, so the next one waits.
+  // Bob releases his: the oldest waiting (the fourth) goes to him; the one he released
+  // waits, as alice is at her cap and he is not given it back.
   REQUIRE(agent(env, "POST", "/v1/conversations/" + second + "/release", kBobToken).status ==
           200);
+  claimed = admin.wait_for(event("claimed", fourth));
+  REQUIRE(claimed);
+  CHECK((*claimed)["conversation"]["assignee"] == "bob");
+  CHECK(wait_listed(env, "a-2", "escalated")["assignee"].is_null());
+
+  // Bob leaves the stream: he is no longer a candidate, and alice is at her cap, so the
+  // next one waits.
   bob.reset();
   REQUIRE(eventually([&] {
     return env.redis.cli({"ZRANGE", "herald:cv:agents", "0", "-1"}).find("bob") ==
@@ -215,6 +223,29 @@ TEST_CASE("auto-assignment goes round robin among connected agents up to max_per
 
   // A manual claim is not capped.
   CHECK(agent(env, "POST", "/v1/conversations/" + fifth + "/claim", kAgentToken).status == 200);
+}
+
+TEST_CASE("auto-assignment: an agent who connects takes the oldest waiting escalation") {
+  HookEnv env;
+  restart_with(env, "conversations:\n  auto_assign: true\n  max_per_agent: 1\n");
+  WsClient admin(env.port(), kStream, bearer(kAdminKey));
+  auto escalate = [&](const std::string& customer, const std::string& phone) {
+    env.identify(customer, {{"phone", phone}});
+    sms_in(env, phone, "complaint");
+    return id_of(admin.wait_for(event_of("escalated", customer)));
+  };
+  // Nobody on the stream: both wait.
+  const std::string older = escalate("w-1", "+14155553301");
+  const std::string newer = escalate("w-2", "+14155553302");
+  CHECK_FALSE(admin.wait_for(event("claimed", older), std::chrono::milliseconds(500)));
+
+  WsClient alice(env.port(), kStream, bearer(kAgentToken));
+  auto claimed = admin.wait_for(event("claimed", older));
+  REQUIRE(claimed);
+  CHECK((*claimed)["conversation"]["assignee"] == "alice");
+  // At her cap: the newer one keeps waiting.
+  CHECK_FALSE(admin.wait_for(event("claimed", newer), std::chrono::milliseconds(800)));
+  CHECK(listed(env, "w-2", "escalated")["id"] == newer);
 }
 
 TEST_CASE("auto-assignment is off by default: escalations wait for a claim") {
