@@ -136,6 +136,56 @@ TEST_CASE("on a Redis Cluster, every acknowledged event is processed once across
   }
 }
 
+TEST_CASE("on a Redis Cluster, a master down makes ingest 503, and its return needs no restart") {
+  RedisCluster cluster;
+  HeraldProcess herald(cluster.url(), cluster_config());
+  REQUIRE(herald.wait_ready());
+  check_success(post_ingest(herald, "track", order_body("co-0", 1, "co-before")), 1);
+  REQUIRE(wait_customer(herald, "co-0"));
+
+  cluster.kill(1);
+  int n = 0;
+  std::vector<int> statuses;
+  HttpResponse last;
+  const bool unavailable = eventually(
+      [&] {
+        last = post_ingest(herald, "track", order_body("co-" + std::to_string(++n % 40), 1,
+                                                       "co-down-" + std::to_string(n)));
+        statuses.push_back(last.status);
+        return last.status == 503;
+      },
+      std::chrono::seconds(20));
+  REQUIRE(unavailable);
+  check_error(last, 503, "unavailable");
+  CHECK(herald.get("/healthz").status == 200);
+
+  cluster.restart(1);
+  // Every customer's partition is writable again, node 1's included, without a restart.
+  std::map<std::string, int> acked;
+  bool back = eventually(
+      [&] {
+        for (int i = 0; i < 40; ++i) {
+          const auto id = "co-" + std::to_string(i);
+          if (acked.count(id)) continue;
+          auto r = post_ingest(herald, "track", order_body(id, 1, "co-after-" + id));
+          if (r.status != 200) return false;
+          acked[id] = 1;
+        }
+        return true;
+      },
+      std::chrono::seconds(30));
+  INFO("statuses while down: " << Json(statuses).dump());
+  REQUIRE(back);
+  std::set<int> nodes;
+  for (int i = 0; i < 40; ++i) {
+    const auto id = "co-" + std::to_string(i);
+    nodes.insert(cluster.node_of(herald::keys::customer(id)));
+    REQUIRE(wait_customer(herald, id, [](const Json& c) { return c["stats"]["orders"] >= 1; },
+                          std::chrono::seconds(30)));
+  }
+  CHECK(nodes.count(1) == 1);  // customers of the node that was down were processed too
+}
+
 TEST_CASE("on a Redis Cluster, workflows are refused at start-up, with the reason") {
   RedisCluster cluster;
   TempDir dir;
