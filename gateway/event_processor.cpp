@@ -90,7 +90,7 @@ struct EventProcessor::Impl {
       metrics::registry().counter("herald_timers_fired_total", "Timers fired");
   metrics::Histogram& timer_lag = metrics::registry().histogram(
       "herald_timer_lag_seconds", "Delay between a timer's due time and its firing");
-  bool unwatch_first = false;  // a firing pass failed between WATCH and EXEC
+  bool unwatch_first = false;  // a pass failed between WATCH and EXEC
   std::atomic<bool> stopping{false};  // stop(): give the partitions back
   std::atomic<bool> stopped{false};
 
@@ -210,17 +210,32 @@ struct EventProcessor::Impl {
     std::vector<std::string> bad;  // unreadable: acknowledged without effect
   };
 
-  /// Applies each partition's entries to their customers and acknowledges them, one
-  /// transaction per partition. All the partitions' reads go in one pipeline, and all
-  /// their transactions in the next, so that a pass costs two round trips however many
-  /// partitions had entries.
-  asio::awaitable<void> apply(redis::Client& redis, const std::vector<Batch>& batches) {
+  /// Applies each partition's entries to their customers and acknowledges them, in one
+  /// transaction under a WATCH of the partitions' leases: a consumer that lost a lease
+  /// while it worked (a stall, a pause) commits nothing of that partition, and its
+  /// entries stay pending for the new owner. The reads of every partition go in one
+  /// pipeline and the transaction in the next: two round trips a pass. On a cluster, one
+  /// partition at a time (a transaction cannot span slots). Runs on the processor's own
+  /// connection, where no other coroutine's MULTI can meet the WATCH.
+  asio::awaitable<void> apply(redis::Client& redis, std::vector<Batch> batches) {
+    if (config.redis.cluster && batches.size() > 1) {
+      for (auto& batch : batches) {
+        std::vector<Batch> one;
+        one.push_back(std::move(batch));
+        co_await apply(redis, std::move(one));
+      }
+      co_return;
+    }
     struct Plan {
       std::vector<std::string> order;  // customers, first seen first
       std::map<std::string, std::vector<const Entry*>> by_customer;
     };
     std::vector<Plan> plans(batches.size());
     std::vector<std::vector<std::string>> reads;
+    std::vector<std::string> watch{"WATCH"};
+    for (const auto& batch : batches) watch.push_back(keys::lease(batch.partition));
+    reads.push_back(std::move(watch));
+    for (const auto& batch : batches) reads.push_back({"GET", keys::lease(batch.partition)});
     for (std::size_t b = 0; b < batches.size(); ++b) {
       auto& plan = plans[b];
       for (const auto& e : batches[b].entries) {
@@ -234,17 +249,36 @@ struct EventProcessor::Impl {
         reads.push_back(std::move(cmd));
       }
     }
+    unwatch_first = true;
     auto states = co_await redis.pipeline(reads);
+    std::vector<bool> kept(batches.size());
+    std::size_t lost = 0;
+    for (std::size_t b = 0; b < batches.size(); ++b) {
+      kept[b] = states[1 + b].str == consumer;
+      if (!kept[b]) {
+        ++lost;
+        log->info("partition {}: lease lost before its batch was committed; left to its owner",
+                  batches[b].partition);
+      }
+    }
+    if (lost == batches.size()) {
+      co_await redis.command("UNWATCH");
+      unwatch_first = false;
+      co_return;
+    }
+    states.erase(states.begin(), states.begin() + 1 + static_cast<std::ptrdiff_t>(batches.size()));
 
-    std::vector<std::vector<std::string>> txs;
-    std::vector<std::size_t> exec_at;
+    std::vector<std::vector<std::string>> txs{{"MULTI"}};
     std::vector<std::vector<std::string>> index_writes;
     auto& index = config.redis.cluster ? index_writes : txs;
     std::size_t next_state = 0;
     for (std::size_t b = 0; b < batches.size(); ++b) {
       const auto& batch = batches[b];
       auto p = batch.partition;
-      txs.push_back({"MULTI"});
+      if (!kept[b]) {
+        next_state += plans[b].order.size();
+        continue;
+      }
       for (const auto& id : plans[b].order) {
         std::vector<std::optional<std::string>> values;
         for (const auto& v : states[next_state++].elements)
@@ -275,20 +309,22 @@ struct EventProcessor::Impl {
                      std::to_string(last.first) + "-" + std::to_string(last.second + 1)});
       txs.push_back({"DECRBY", keys::backlog(p),
                      std::to_string(batch.entries.size() + batch.bad.size())});
-      txs.push_back({"EXEC"});
-      exec_at.push_back(txs.size() - 1);
     }
+    txs.push_back({"EXEC"});
     co_await write_index(redis, index_writes);
     auto results = co_await redis.pipeline(txs);
+    unwatch_first = false;
+    const auto& exec = results.back();
+    if (exec.is_nil()) {
+      log->info("a partition's lease changed while its batch was applied; left to its new owner");
+      co_return;
+    }
+    if (!exec.is_array()) throw redis::CommandError("EXEC failed: " + exec.str);
+    for (const auto& r : exec.elements)
+      if (r.is_error()) log->error("a write of a processed batch failed: {}", r.str);
     for (std::size_t b = 0; b < batches.size(); ++b) {
       const auto& batch = batches[b];
-      const auto& exec = results[exec_at[b]];
-      if (!exec.is_array()) {
-        throw redis::CommandError("partition " + std::to_string(batch.partition) +
-                                  ": EXEC failed: " + exec.str);
-      }
-      for (const auto& r : exec.elements)
-        if (r.is_error()) log->error("partition {}: a write failed: {}", batch.partition, r.str);
+      if (!kept[b]) continue;
       processed.inc(batch.entries.size());
       if (!batch.bad.empty()) {
         malformed.inc(batch.bad.size());
@@ -653,7 +689,7 @@ struct EventProcessor::Impl {
           empty_pending.erase(batch.partition);
           batches.push_back(std::move(batch));
         }
-        if (!batches.empty()) co_await apply(writer, batches);
+        if (!batches.empty()) co_await apply(reader, std::move(batches));
         for (auto p : empty_pending) pending_first.erase(p);
       } catch (const std::exception& e) {
         log->warn("event processing paused: {}", e.what());

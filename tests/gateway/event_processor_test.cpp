@@ -155,3 +155,49 @@ TEST_CASE("a consumer that stops is replaced: its partitions and pending events 
   REQUIRE(run_until({&b}, [&] { return sink_b.seen.size() == 100; }, std::chrono::seconds(30)));
   for (unsigned p = 0; p < 4; ++p) CHECK(redis.cli({"GET", keys::lease(p)}) == "b");
 }
+
+namespace {
+
+/// Takes the lease of the partition it is working on away from the consumer in the middle
+/// of a batch: between the batch's reads and its commit.
+class LeaseThief final : public gateway::EventSink {
+ public:
+  explicit LeaseThief(const RedisServer& redis) : redis_(redis) {}
+  void decide(const std::string& customer_id, gateway::CustomerState&, const ingest::Event& event,
+              gateway::Commands& tx) override {
+    if (armed) {
+      redis_.cli({"SET", keys::lease(keys::partition_of(customer_id, 4)), "thief"});
+      armed = false;
+    }
+    ++decided;
+    tx.push_back({"RPUSH", "sink:" + keys::tag(customer_id), event.event});
+  }
+  bool armed = true;
+  int decided = 0;
+
+ private:
+  const RedisServer& redis_;
+};
+
+}  // namespace
+
+TEST_CASE("a consumer whose lease is taken in the middle of a batch commits nothing of it") {
+  RedisServer redis;
+  LeaseThief sink(redis);
+  Consumer consumer(redis, "c1", &sink);
+  for (int n = 0; n < 10; ++n) append(redis, "carol", "order.completed", n);
+  const auto p = keys::partition_of("carol", 4);
+  REQUIRE(run_until({&consumer}, [&] { return sink.decided >= 10; }, std::chrono::seconds(20)));
+  consumer.run_for(std::chrono::milliseconds(300));
+  // Nothing of the batch: no state, no sink write; the entries wait, unacknowledged.
+  CHECK(redis.cli({"EXISTS", keys::customer("carol")}) == "0");
+  CHECK(redis.cli({"LLEN", "sink:" + keys::tag("carol")}) == "0");
+  CHECK(redis.cli({"XLEN", keys::stream(p)}) == "10");
+  // The lease is free again: the consumer takes the partition back, claims what it left
+  // pending, and applies each event once.
+  redis.cli({"DEL", keys::lease(p)});
+  REQUIRE(run_until({&consumer}, [&] { return redis.cli({"LLEN", "sink:" + keys::tag("carol")}) == "10"; },
+                    std::chrono::seconds(20)));
+  CHECK_THAT(redis.cli({"HGET", keys::customer("carol"), "s"}), Catch::Contains("\"orders\":10"));
+  CHECK(redis.cli({"XLEN", keys::stream(p)}) == "0");
+}
