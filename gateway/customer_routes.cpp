@@ -178,7 +178,7 @@ void add_customer_routes(Router& router, const config::Config& config) {
                    tx.push_back(std::move(c));
                  for (const auto& a : ingest::channel_addresses(state->traits)) {
                    suppressed.push_back(hashed_identifier(a.channel, a.address));
-                   global.push_back({"DEL", keys::address(a.channel, a.address)});
+                   global.push_back(release_address_command(a.channel, a.address, id));
                  }
                }
                auto suppress = suppression::add_commands(suppressed, "erased", "api");

@@ -2,6 +2,8 @@
 
 #include <openssl/sha.h>
 
+#include "gateway/keys.hpp"
+
 namespace herald::gateway {
 namespace {
 
@@ -71,6 +73,17 @@ void merge_traits(OJson& traits, const OJson& update) {
     if (it.value().is_null()) traits.erase(it.key());
     else traits[it.key()] = it.value();
   }
+}
+
+std::vector<std::string> release_address_command(std::string_view channel,
+                                                 std::string_view address,
+                                                 std::string_view customer_id) {
+  // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would skip only this command.
+  static const std::string kCompareAndDelete =
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+      "return 0\n";
+  return {"EVAL", kCompareAndDelete, "1", keys::address(channel, address),
+          std::string(customer_id)};
 }
 
 std::string hashed_identifier(std::string_view kind, std::string_view value) {

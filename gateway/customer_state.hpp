@@ -47,4 +47,10 @@ void merge_traits(OJson& traits, const OJson& update);
 /// SHA-256 hex of an identifier, for the suppression list of erased customers.
 std::string hashed_identifier(std::string_view kind, std::string_view value);
 
+/// Removes the address index entry of an address only while it names `customer_id`
+/// (another customer may have claimed the address since). An EVAL, safe inside MULTI.
+std::vector<std::string> release_address_command(std::string_view channel,
+                                                 std::string_view address,
+                                                 std::string_view customer_id);
+
 }  // namespace herald::gateway

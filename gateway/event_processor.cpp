@@ -592,8 +592,7 @@ struct EventProcessor::Impl {
     auto after = ingest::channel_addresses(state.traits);
     for (const auto& a : before)
       if (std::find(after.begin(), after.end(), a) == after.end())
-        // EVAL, not EVALSHA: a NOSCRIPT inside MULTI would skip only this command.
-        index.push_back({"EVAL", kRelease.source(), "1", keys::address(a.channel, a.address), id});
+        index.push_back(release_address_command(a.channel, a.address, id));
     for (const auto& a : after)
       if (std::find(before.begin(), before.end(), a) == before.end())
         index.push_back({"SET", keys::address(a.channel, a.address), id});

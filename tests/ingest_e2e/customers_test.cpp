@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "gateway/keys.hpp"
+
 #include "tests/ingest_e2e/ingest_client.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -149,9 +151,24 @@ TEST_CASE("erasure removes the customer and is idempotent and export is 404 afte
   CHECK(admin(herald, "DELETE", "/v1/customers/never-existed").status == 204);
   // Someone else is untouched.
   CHECK(get_customer(herald, "cu-keep"));
+  CHECK(redis.cli({"GET", herald::keys::address("email", "gone@example.com")}).empty());
+  CHECK(redis.cli({"GET", herald::keys::address("email", "keep@example.com")}) == "cu-keep");
   // Still gone once everything in flight has been processed.
   quiesce(herald);
   CHECK_FALSE(get_customer(herald, "cu-2"));
+}
+
+TEST_CASE("erasure leaves the address index of an address another customer has claimed since") {
+  RedisServer redis;
+  HeraldProcess herald(redis.url());
+  REQUIRE(herald.wait_ready());
+  check_success(post_ingest(herald, "identify", identify_body("cu-old", {{"email", "moved@example.com"}})), 1);
+  REQUIRE(wait_customer(herald, "cu-old"));
+  check_success(post_ingest(herald, "identify", identify_body("cu-new", {{"email", "moved@example.com"}})), 1);
+  REQUIRE(wait_customer(herald, "cu-new"));
+  REQUIRE(redis.cli({"GET", herald::keys::address("email", "moved@example.com")}) == "cu-new");
+  CHECK(admin(herald, "DELETE", "/v1/customers/cu-old").status == 204);
+  CHECK(redis.cli({"GET", herald::keys::address("email", "moved@example.com")}) == "cu-new");
 }
 
 TEST_CASE("a customer's messages are a list") {
