@@ -644,20 +644,7 @@ void Engine::fire_run(const Snapshot& s, const Timer& timer, CustomerState& cust
     run["state"] = "running";
     ++path.back();
     run["path"] = path;
-    const auto now_ms = clock_.now_ms();
-    OJson run_json{{"workflow", outcome->workflow_id},
-                   {"variant", run.value("variant", OJson())},
-                   {"entered_at", run.value("entered_at", "")}};
-    Walk w{timer.customer_id,
-           customer,
-           *workflow,
-           tx,
-           now_ms,
-           customer_view(timer.customer_id, customer, config_, now_ms),
-           run.value("event", OJson::object()),
-           std::move(run_json)};
-    w.snap = &s;
-    walk(w);
+    resume(s, timer.customer_id, customer, *workflow, outcome->workflow_id, run, tx);
     return;
   }
   if (timer.id.rfind(kTimerPrefix, 0) != 0) return;
@@ -686,18 +673,23 @@ void Engine::fire_run(const Snapshot& s, const Timer& timer, CustomerState& cust
     path.push_back(0);
     run["path"] = path;
   }
+  resume(s, timer.customer_id, customer, *workflow, workflow_id, run, tx);
+}
+
+void Engine::resume(const Snapshot& s, const std::string& customer_id, CustomerState& customer,
+                    const workflows::Workflow& workflow, const std::string& workflow_id,
+                    const OJson& run, Commands& tx) {
   const auto now_ms = clock_.now_ms();
-  OJson event_json = run.value("event", OJson::object());
   OJson run_json{{"workflow", workflow_id},
                  {"variant", run.value("variant", OJson())},
                  {"entered_at", run.value("entered_at", "")}};
-  Walk w{timer.customer_id,
+  Walk w{customer_id,
          customer,
-         *workflow,
+         workflow,
          tx,
          now_ms,
-         customer_view(timer.customer_id, customer, config_, now_ms),
-         std::move(event_json),
+         customer_view(customer_id, customer, config_, now_ms),
+         run.value("event", OJson::object()),
          std::move(run_json)};
   w.snap = &s;
   walk(w);

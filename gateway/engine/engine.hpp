@@ -178,6 +178,10 @@ class Engine final : public EventSink {
   void maintain_segments(const Snapshot& s, const std::string& customer_id,
                          CustomerState& customer, int64_t now_ms, Commands& tx);
   void fire_run(const Snapshot& s, const Timer& timer, CustomerState& customer, Commands& tx);
+  /// Walks a run from where it stands (after a wait, or a webhook step's outcome).
+  void resume(const Snapshot& s, const std::string& customer_id, CustomerState& customer,
+              const workflows::Workflow& workflow, const std::string& workflow_id,
+              const nlohmann::ordered_json& run, Commands& tx);
   void fire_trigger(const Snapshot& s, const Timer& timer, CustomerState& customer,
                     Commands& tx);
   void fire_cron(const Snapshot& s, const Timer& timer, Commands& tx);

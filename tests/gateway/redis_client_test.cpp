@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "gateway/redis/redis_client.hpp"
+#include "tests/support/connected_client.hpp"
 #include "tests/support/io_run.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -25,19 +26,7 @@ using herald::test::run_until;
 
 namespace {
 
-struct Connected {
-  explicit Connected(const std::string& url) : client(ioc, parse_url(url)) {
-    client.start();
-    REQUIRE(run_until(ioc, [&] { return client.connected(); }));
-  }
-  ~Connected() {
-    client.stop();
-    ioc.restart();
-    ioc.run_for(std::chrono::milliseconds(50));
-  }
-  asio::io_context ioc;
-  Client client;
-};
+using Connected = herald::test::ConnectedClient;
 
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include "gateway/redis/cluster_slots.hpp"
 #include "gateway/redis/redis_client.hpp"
 #include "gateway/redis/script.hpp"
+#include "tests/support/connected_client.hpp"
 #include "tests/support/io_run.hpp"
 #include "tests/support/redis_cluster.hpp"
 
@@ -31,18 +32,8 @@ using herald::test::run_until;
 
 namespace {
 
-struct Connected {
-  explicit Connected(const std::string& url) : client(ioc, parse_url(url), true) {
-    client.start();
-    REQUIRE(run_until(ioc, [&] { return client.connected(); }));
-  }
-  ~Connected() {
-    client.stop();
-    ioc.restart();
-    ioc.run_for(std::chrono::milliseconds(50));
-  }
-  asio::io_context ioc;
-  Client client;
+struct Connected : herald::test::ConnectedClient {
+  explicit Connected(const std::string& url) : ConnectedClient(url, true) {}
 };
 
 /// A key of the given node.
