@@ -3,6 +3,7 @@
 #include "gateway/event_processor.hpp"
 
 #include <atomic>
+#include <charconv>
 
 #include <chrono>
 #include <cmath>
@@ -62,6 +63,39 @@ struct Entry {
   std::string id;
   ingest::Event event;
 };
+
+/// A pass's counter increments (HINCRBY key field n), summed: a workflow's counters
+/// (entered, sent, …) then cost one command a pass each rather than one a decision.
+/// Nothing in a pass reads them, so where they run in its transaction does not matter.
+class Counters {
+ public:
+  /// Takes `command` when it is a counter increment; false (untouched) otherwise.
+  bool take(const std::vector<std::string>& command) {
+    if (command.size() != 4 || command[0] != "HINCRBY") return false;
+    long long n = 0;
+    auto [end, ec] = std::from_chars(command[3].data(), command[3].data() + command[3].size(), n);
+    if (ec != std::errc() || end != command[3].data() + command[3].size()) return false;
+    sums_[{command[1], command[2]}] += n;
+    return true;
+  }
+
+  /// The summed increments into `tx`, then forgets them.
+  void flush(std::vector<std::vector<std::string>>& tx) {
+    for (auto& [where, n] : sums_)
+      if (n != 0) tx.push_back({"HINCRBY", where.first, where.second, std::to_string(n)});
+    sums_.clear();
+  }
+
+ private:
+  std::map<std::pair<std::string, std::string>, long long> sums_;
+};
+
+/// A sink's decisions into `tx`, counter increments into `counters`.
+void push_decisions(std::vector<std::vector<std::string>>& tx, Counters& counters,
+                    Commands& decisions) {
+  for (auto& command : decisions)
+    if (!counters.take(command)) tx.push_back(std::move(command));
+}
 
 }  // namespace
 
@@ -269,6 +303,7 @@ struct EventProcessor::Impl {
     states.erase(states.begin(), states.begin() + 1 + static_cast<std::ptrdiff_t>(batches.size()));
 
     std::vector<std::vector<std::string>> txs{{"MULTI"}};
+    Counters counters;
     std::vector<std::vector<std::string>> index_writes;
     auto& index = config.redis.cluster ? index_writes : txs;
     std::size_t next_state = 0;
@@ -293,7 +328,7 @@ struct EventProcessor::Impl {
           if (sink) sink->decide(id, state, e->event, decisions);
         }
         write_customer(txs, index, id, values, state, before, history);
-        for (auto& command : decisions) txs.push_back(std::move(command));
+        push_decisions(txs, counters, decisions);
       }
       std::vector<std::string> ack{"XACK", keys::stream(p), keys::kGroup};
       for (const auto& e : batch.entries) ack.push_back(e.id);
@@ -310,6 +345,7 @@ struct EventProcessor::Impl {
       txs.push_back({"DECRBY", keys::backlog(p),
                      std::to_string(batch.entries.size() + batch.bad.size())});
     }
+    counters.flush(txs);
     txs.push_back({"EXEC"});
     co_await write_index(redis, index_writes);
     auto results = co_await redis.pipeline(txs);
@@ -456,6 +492,7 @@ struct EventProcessor::Impl {
     }
 
     std::vector<std::vector<std::string>> tx{{"MULTI"}};
+    Counters counters;
     std::vector<std::vector<std::string>> index_writes;
     auto& index = config.redis.cluster ? index_writes : tx;
     using Fired = std::vector<std::pair<std::string, std::string>>;  // (member, score)
@@ -483,8 +520,9 @@ struct EventProcessor::Impl {
         ++fired_count;
       }
       write_customer(tx, index, id, values, state, before_addresses, {});
-      for (auto& command : decisions) tx.push_back(std::move(command));
+      push_decisions(tx, counters, decisions);
     }
+    counters.flush(tx);
     tx.push_back({"EXEC"});
     co_await write_index(redis, index_writes);
     auto results = co_await redis.pipeline(tx);

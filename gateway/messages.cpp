@@ -17,7 +17,10 @@ std::string timeline_entry(std::string_view status, std::string_view detail) {
   return entry.dump();
 }
 
-std::vector<std::string> record_command(const NewMessage& m) {
+namespace {
+
+/// The message's list entry (JSON) and its timeline (JSON), as recorded.
+std::pair<std::string, std::string> record_json(const NewMessage& m) {
   using OJson = nlohmann::ordered_json;
   OJson entry{{"status", m.status}, {"at", m.at}};
   if (!m.reason.empty()) entry["detail"] = m.reason;
@@ -32,6 +35,25 @@ std::vector<std::string> record_command(const NewMessage& m) {
                {"run", or_null(m.run)},
                {"status", m.status},
                {"timeline", timeline}};
+  return {record.dump(), timeline.dump()};
+}
+
+/// The message hash's field/value pairs, appended to `out`.
+void append_fields(std::vector<std::string>& out, const NewMessage& m, std::string timeline) {
+  out.insert(out.end(), {"id", m.id, "customer_id", m.customer_id, "channel", m.channel,
+                         "provider", m.provider, "template", m.template_name});
+  if (!m.workflow.empty()) out.insert(out.end(), {"workflow", m.workflow, "run", m.run, "step", m.step});
+  out.insert(out.end(), {"status", m.status, "content", m.content, "reason", m.reason,
+                         "created_at", m.at, "timeline", std::move(timeline), "fallback",
+                         m.fallback, "attempts", "0"});
+  if (m.transactional) out.insert(out.end(), {"transactional", *m.transactional ? "1" : "0"});
+  out.insert(out.end(), m.extra.begin(), m.extra.end());
+}
+
+}  // namespace
+
+std::vector<std::string> record_command(const NewMessage& m) {
+  auto [record, timeline] = record_json(m);
   const bool queued = m.status == "queued";
   std::vector<std::string> cmd{"EVAL",
                                kRecordMessage,
@@ -41,30 +63,27 @@ std::vector<std::string> record_command(const NewMessage& m) {
                                kDeliveries,
                                m.stats_key,
                                index_key(m.id),
-                               record.dump(),
+                               std::move(record),
                                m.id,
                                m.customer_id,
                                m.stats_field,
-                               queued ? "1" : "0",
-                               "id",
-                               m.id,
-                               "customer_id",
-                               m.customer_id,
-                               "channel",
-                               m.channel,
-                               "provider",
-                               m.provider,
-                               "template",
-                               m.template_name};
-  if (!m.workflow.empty()) {
-    cmd.insert(cmd.end(), {"workflow", m.workflow, "run", m.run, "step", m.step});
-  }
-  cmd.insert(cmd.end(), {"status", m.status, "content", m.content, "reason", m.reason,
-                         "created_at", m.at, "timeline", timeline.dump(), "fallback",
-                         m.fallback, "attempts", "0"});
-  if (m.transactional) cmd.insert(cmd.end(), {"transactional", *m.transactional ? "1" : "0"});
-  cmd.insert(cmd.end(), m.extra.begin(), m.extra.end());
+                               queued ? "1" : "0"};
+  append_fields(cmd, m, std::move(timeline));
   return cmd;
+}
+
+std::vector<std::vector<std::string>> record_new_commands(const NewMessage& m) {
+  auto [record, timeline] = record_json(m);
+  std::vector<std::vector<std::string>> out;
+  std::vector<std::string> hash{"HSET", key(m.customer_id, m.id)};
+  append_fields(hash, m, std::move(timeline));
+  out.push_back(std::move(hash));
+  out.push_back({"SET", index_key(m.id), m.customer_id});
+  out.push_back({"LPUSH", keys::customer_messages(m.customer_id), std::move(record)});
+  if (m.status == "queued")
+    out.push_back({"XADD", kDeliveries, "*", "id", m.id, "customer", m.customer_id});
+  out.push_back({"HINCRBY", m.stats_key, m.stats_field, "1"});
+  return out;
 }
 
 }  // namespace herald::gateway::messages

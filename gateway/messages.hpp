@@ -80,6 +80,12 @@ struct NewMessage {
 /// field/value pairs from index 13.
 std::vector<std::string> record_command(const NewMessage& m);
 
+/// The same writes as record_command() without its check that the message is new, as
+/// plain commands (HSET, SET, LPUSH, XADD, HINCRBY), for a caller that knows the id is
+/// new: a workflow run whose id no earlier run had (Engine::send). A script call costs
+/// Redis several times its commands. The HSET's field/value pairs start at index 2.
+std::vector<std::vector<std::string>> record_new_commands(const NewMessage& m);
+
 // Appends ARGV-given timeline entry `e` to the hash's timeline (order kept).
 #define HERALD_LUA_APPEND_TIMELINE                                                   \
   "local function append(k, e)\n"                                                    \

@@ -91,7 +91,11 @@ struct Simulation {
         continue;
       }
       if (cmd[0] == "EVAL" && cmd.size() > 13 && cmd[1] == messages::kRecordMessage) {
-        message(cmd);
+        message(cmd, 13);
+        continue;
+      }
+      if (cmd[0] == "HSET" && cmd.size() > 2 && cmd[1].rfind("herald:msg:", 0) == 0) {
+        message(cmd, 2);  // messages::record_new_commands
         continue;
       }
       if (cmd[0] == "HINCRBY" && cmd.size() == 4 && cmd[1] == engine::stats_key(workflow.id)) {
@@ -155,9 +159,10 @@ struct Simulation {
     timers[t.id] = t;
   }
 
-  void message(const Commands::value_type& cmd) {
+  /// A recorded message, its hash's field/value pairs from `first` on.
+  void message(const Commands::value_type& cmd, std::size_t first) {
     std::map<std::string, std::string> f;
-    for (std::size_t i = 13; i + 1 < cmd.size(); i += 2) f[cmd[i]] = cmd[i + 1];
+    for (std::size_t i = first; i + 1 < cmd.size(); i += 2) f[cmd[i]] = cmd[i + 1];
     const auto& status = f["status"];
     const auto& channel = f["channel"];
     OJson entry{{"name", f["step"]}};

@@ -1,5 +1,6 @@
 #include "gateway/timers.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <stdexcept>
 
@@ -140,6 +141,21 @@ Commands schedule_timer_if_absent(std::string_view customer_id, std::string_view
   return schedule_command(kScheduleIfAbsent, customer_id, timer_id, due_ms, payload, partitions);
 }
 
+Commands schedule_new_timer(std::string_view customer_id, std::string_view timer_id,
+                            int64_t due_ms, std::string_view payload, unsigned partitions) {
+  check_name("customer id", customer_id);
+  check_name("timer id", timer_id);
+  auto p = keys::partition_of(customer_id, partitions);
+  auto bucket = timers::bucket_of(customer_id, timer_id, partitions);
+  auto due = std::to_string(due_ms);
+  // ZADD LT adds the bucket's entry when it has none, and otherwise only lowers it: it
+  // stays at the bucket's earliest due time, as the scripts leave it.
+  return {{"ZADD", keys::timer_bucket(p, bucket), due,
+           timers::encode_member(customer_id, timer_id, payload)},
+          {"ZADD", keys::timer_index(p), "LT", due, std::to_string(bucket)},
+          {"INCRBY", keys::timer_count(p), "1"}};
+}
+
 Commands cancel_timer(std::string_view customer_id, std::string_view timer_id,
                       unsigned partitions) {
   check_name("customer id", customer_id);
@@ -199,9 +215,18 @@ std::vector<std::string> remove_fired(
 }
 
 std::optional<TimerCommand> describe_command(const std::vector<std::string>& command) {
+  TimerCommand out;
+  // schedule_new_timer: {"ZADD", bucket, due, member}
+  if (command.size() == 4 && command[0] == "ZADD" && command[1].rfind("herald:tm:", 0) == 0) {
+    if (!decode_member(command[3], out.timer)) return std::nullopt;
+    auto [end, ec] = std::from_chars(command[2].data(), command[2].data() + command[2].size(),
+                                     out.timer.due_ms);
+    if (ec != std::errc() || end != command[2].data() + command[2].size()) return std::nullopt;
+    out.kind = TimerCommand::Kind::kScheduleIfAbsent;
+    return out;
+  }
   // {"EVAL", script, "3", bucket, index, count, BUCKET, name prefix[, member, due]}
   if (command.size() < 8 || command[0] != "EVAL") return std::nullopt;
-  TimerCommand out;
   if (command[1] == kCancel && command.size() == 8) {
     out.kind = TimerCommand::Kind::kCancel;
     const auto& prefix = command[7];  // customer \x1f timer \x1f

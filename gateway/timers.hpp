@@ -76,6 +76,14 @@ Commands schedule_timer_if_absent(std::string_view customer_id, std::string_view
                                   int64_t due_ms, std::string_view payload,
                                   unsigned partitions);
 
+/// Schedules a timer that the caller knows does not exist (the first wait of a run that
+/// has just started, whose id is new): what schedule_timer does, as plain commands (ZADD
+/// the bucket, ZADD LT the bucket's index entry, INCRBY the count) rather than a script
+/// that first looks for the name in the bucket. Scheduling a name that does exist this
+/// way would leave two timers of that name.
+Commands schedule_new_timer(std::string_view customer_id, std::string_view timer_id,
+                            int64_t due_ms, std::string_view payload, unsigned partitions);
+
 /// Cancels a timer; cancelling one that does not exist is a no-op.
 Commands cancel_timer(std::string_view customer_id, std::string_view timer_id, unsigned partitions);
 
@@ -96,7 +104,8 @@ std::vector<std::string> remove_fired(
     unsigned partition, unsigned bucket,
     const std::vector<std::pair<std::string, std::string>>& fired);
 
-/// What a command made by schedule_timer, schedule_timer_if_absent or cancel_timer does:
+/// What a command made by schedule_timer, schedule_timer_if_absent, schedule_new_timer
+/// (its first command; the others are not described) or cancel_timer does:
 /// for a process that runs the engine without Redis (simulate), which keeps its timers
 /// itself. nullopt for any other command.
 struct TimerCommand {

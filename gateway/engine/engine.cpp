@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <limits>
 #include <optional>
+#include <unordered_map>
+#include <unordered_set>
 #include <stdexcept>
 
 #include "gateway/engine/local_time.hpp"
@@ -250,6 +253,9 @@ struct Engine::Walk {
   OJson event_json;
   OJson run_json;  // `run` of expressions and templates
   const Snapshot* snap = nullptr;  // templates to render with (null: the constructor's)
+  // The run has just started under an id no earlier run had: nothing of it is in Redis
+  // yet, so its first timer is written without looking for one of the same name.
+  bool fresh = false;
 
   OJson& run() { return customer.runs[workflow.id]; }
   std::string run_id() { return run().value("id", ""); }
@@ -316,6 +322,14 @@ struct Engine::Snapshot {
   SegmentsPtr segments;
   bool has_schedules = false;
   mutable std::atomic<bool> bootstrapped{false};  // cron timers scheduled (bootstrap())
+  // Indexes of `current`, so that an event costs the workflows it concerns, not all:
+  // the enabled event-triggered workflows by event name (in `current`'s order), and the
+  // enabled workflows whose trigger is kept as a timer (date, inactive, churn_risk).
+  std::unordered_map<std::string, std::vector<const wf::Workflow*>> on_event;
+  std::vector<const wf::Workflow*> timed;
+  // The event names that a run of any loaded version listens to (goal, exit_when,
+  // wait_for): an event named otherwise leaves the customer's runs as they are.
+  std::unordered_set<std::string> listened;
 
   const wf::Workflow* find(const std::string& id, const std::string& version) const {
     auto it = by_id.find(id);
@@ -324,6 +338,31 @@ struct Engine::Snapshot {
     return v == it->second.end() ? nullptr : v->second.get();
   }
 };
+
+namespace {
+
+void listen(const wf::Steps& steps, std::unordered_set<std::string>& names) {
+  for (const auto& step : steps) {
+    if (const auto* wait_for = std::get_if<wf::WaitForStep>(&step.action)) {
+      names.insert(wait_for->event);
+      listen(wait_for->on_event, names);
+      listen(wait_for->on_timeout, names);
+    } else if (const auto* branch = std::get_if<wf::IfStep>(&step.action)) {
+      listen(branch->then_steps, names);
+      listen(branch->else_steps, names);
+    } else if (const auto* split = std::get_if<wf::SplitStep>(&step.action)) {
+      for (const auto& variant : split->variants) listen(variant.steps, names);
+    }
+  }
+}
+
+void listen(const wf::Workflow& w, std::unordered_set<std::string>& names) {
+  if (w.goal) names.insert(w.goal->event);
+  for (const auto& condition : w.exit_when) names.insert(condition.event);
+  listen(w.steps, names);
+}
+
+}  // namespace
 
 Engine::Engine(std::vector<WorkflowPtr> workflows, templates::TemplateSet templates,
                const config::Config& config, const Clock& clock, SegmentsPtr segments)
@@ -371,8 +410,18 @@ void Engine::install(std::vector<WorkflowPtr> workflows, templates::TemplateSet 
     else
       next->current.push_back(w);
   }
-  for (const auto& w : next->current)
+  for (const auto& [id, versions] : next->by_id)
+    for (const auto& [version, w] : versions) listen(*w, next->listened);
+  for (const auto& w : next->current) {
     next->has_schedules = next->has_schedules || std::holds_alternative<wf::ScheduleTrigger>(w->trigger);
+    if (!w->enabled) continue;
+    if (const auto* e = std::get_if<wf::EventTrigger>(&w->trigger))
+      next->on_event[e->event].push_back(w.get());
+    else if (std::holds_alternative<wf::DateTrigger>(w->trigger) ||
+             std::holds_alternative<wf::InactiveTrigger>(w->trigger) ||
+             std::holds_alternative<wf::ChurnRiskTrigger>(w->trigger))
+      next->timed.push_back(w.get());
+  }
   snapshot_ = std::move(next);
 }
 
@@ -395,15 +444,15 @@ void Engine::decide(const std::string& customer_id, CustomerState& customer,
     const auto now_ms = clock_.now_ms();
     // Runs already there see the event first: goals, exit_when, wait_for. A run this
     // event starts does not.
-    if (!customer.runs.empty() || !customer.entries.empty())
+    if ((!customer.runs.empty() || !customer.entries.empty()) && s.listened.count(event.event))
       update_runs(s, customer_id, customer, event, tx);
     OJson customer_json;
     OJson event_json;
     bool built = false;
-    for (const auto& workflow : s.current) {
-      if (!workflow->enabled) continue;
+    auto concerned = s.on_event.find(event.event);
+    const auto none = std::vector<const wf::Workflow*>();
+    for (const auto* workflow : concerned == s.on_event.end() ? none : concerned->second) {
       const auto* trigger = std::get_if<wf::EventTrigger>(&workflow->trigger);
-      if (!trigger || trigger->event != event.event) continue;
       if (!built) {
         customer_json = customer_view(customer_id, customer, config_, now_ms);
         event_json = event_view(event);
@@ -457,9 +506,18 @@ void Engine::update_runs(const Snapshot& s, const std::string& customer_id,
                          CustomerState& customer, const ingest::Event& event, Commands& tx) {
   const auto now_ms = clock_.now_ms();
   const auto event_ms = ms_of(event.timestamp);
-  OJson customer_json = customer_view(customer_id, customer, config_, now_ms);
-  const OJson event_json = event_view(event);
+  // The customer's and the event's views are built when a condition first needs them.
+  OJson customer_json;
+  OJson event_json;
+  bool viewed = false;
+  auto view = [&] {
+    if (viewed) return;
+    customer_json = customer_view(customer_id, customer, config_, now_ms);
+    event_json = event_view(event);
+    viewed = true;
+  };
   auto context_for = [&](const OJson& run_json) {
+    view();
     expr::Context c;
     c.set(expr::Root::kCustomer, &customer_json)
         .set(expr::Root::kEvent, &event_json)
@@ -559,6 +617,7 @@ void Engine::update_runs(const Snapshot& s, const std::string& customer_id,
     // The awaited event arrived: cancel the timeout and go into on_event.
     for (auto& c : cancel_timer(customer_id, timer_id, config_.redis.partitions))
       tx.push_back(std::move(c));
+    view();
     auto& run = *found;
     run.erase("awaiting");
     run["state"] = "running";
@@ -589,9 +648,19 @@ void Engine::start_run(const Snapshot& s, const std::string& customer_id,
             {"wake_at", nullptr},
             {"entered_at", rfc3339_ms(entered_ms)},
             {"event", event_view(event)}};
-  customer.runs[workflow.id] = std::move(run);
   auto& history = customer.entries[workflow.id];
   if (!history.is_object()) history = OJson::object();
+  // The run id is new unless an earlier run of this workflow entered at this time or
+  // later: entries come in time order, so "max" (the latest entry, kept only while a
+  // late event's entry is the last one) is rarely written. A run that may share an
+  // earlier run's id records its messages with the script that skips an existing one.
+  const auto none = std::numeric_limits<int64_t>::min();
+  const auto latest = std::max(history.value("last", none), history.value("max", none));
+  const bool new_id = entered_ms > latest;
+  if (!new_id) run["shared_id"] = true;
+  customer.runs[workflow.id] = std::move(run);
+  if (latest > entered_ms) history["max"] = latest;
+  else history.erase("max");
   history["last"] = entered_ms;
   history["count"] = history.value("count", int64_t{0}) + 1;
   // The goal window outlives the run: a conversion counts within `within` of the entry
@@ -617,6 +686,7 @@ void Engine::start_run(const Snapshot& s, const std::string& customer_id,
       OJson{
           {"workflow", workflow.id}, {"variant", nullptr}, {"entered_at", rfc3339_ms(entered_ms)}}};
   w.snap = &s;
+  w.fresh = new_id;
   walk(w);
 }
 
@@ -708,8 +778,12 @@ void Engine::walk(Walk& w) {
     run["wake_at"] = rfc3339_ms(due);
     Commands schedule;
     try {
-      schedule = schedule_timer(w.customer_id, std::string(kTimerPrefix) + w.run_id(), due,
-                                w.workflow.id, config_.redis.partitions);
+      const auto timer_id = std::string(kTimerPrefix) + w.run_id();
+      schedule = w.fresh ? schedule_new_timer(w.customer_id, timer_id, due, w.workflow.id,
+                                              config_.redis.partitions)
+                         : schedule_timer(w.customer_id, timer_id, due, w.workflow.id,
+                                          config_.redis.partitions);
+      w.fresh = false;
     } catch (const std::invalid_argument&) {
       logger()->error("workflow {}: run {} cannot wait: unusable customer id; run ended",
                       w.workflow.id, w.run_id());
@@ -930,8 +1004,12 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
   m.fallback = fallback.dump();
   m.stats_key = stats_key(w.workflow.id);
   m.stats_field = step.name + ":" + (status == "queued" ? std::string("sent") : status);
-  auto cmd = messages::record_command(m);
-  w.tx.push_back(std::move(cmd));
+  // A run's message ids are new with its run id (a step is walked once a run).
+  if (w.run().value("shared_id", false)) {
+    w.tx.push_back(messages::record_command(m));
+  } else {
+    for (auto& command : messages::record_new_commands(m)) w.tx.push_back(std::move(command));
+  }
 }
 
 void Engine::warn_unsupported(const workflows::Workflow& workflow, const workflows::Step& step) {
@@ -1194,8 +1272,7 @@ void Engine::maintain(const Snapshot& s, const std::string& customer_id, Custome
 
   std::map<std::string, std::pair<int64_t, std::string>> want;  // timer -> (due, workflow)
   const date::time_zone* zone = nullptr;
-  for (const auto& workflow : s.current) {
-    if (!workflow->enabled) continue;
+  for (const auto* workflow : s.timed) {
     const auto timer_id = trigger_timer(workflow->id);
     const auto existing = booked(customer, kTimersKey, timer_id);
     std::optional<int64_t> due;
@@ -1229,6 +1306,7 @@ void Engine::maintain(const Snapshot& s, const std::string& customer_id, Custome
     if (due) want[timer_id] = {*due, workflow->id};
   }
 
+  if (want.empty() && !customer.entries.contains(kTimersKey)) return;
   auto& timers = book(customer, kTimersKey);
   for (const auto& [timer_id, target] : want) {
     auto existing = timers.find(timer_id);

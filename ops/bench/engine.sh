@@ -25,7 +25,7 @@ events=${2:-5}
 workflows=${WORKFLOWS:-100}
 names=$workflows
 partitions=16
-threads=$(nproc)
+threads=${THREADS:-$(nproc)}
 build=${HERALD_BUILD_DIR:-build}
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -281,22 +281,50 @@ steps:
   CHECK(h.runs("fred").empty());
 }
 
-TEST_CASE("engine: the same event processed again after a crash does not send twice") {
+TEST_CASE("engine: the same event sent again does not send twice") {
   RedisServer redis;
   Harness h(redis, {parse("workflow: welcome\ntrigger: { event: signed_up }\nsteps:\n"
-                          "  - send: { template: hello, channel: email }\n")});
+                          "  - send: { template: hello, channel: email }\n"
+                          "  - wait: 1h\n")});
   const std::string traits = R"({"email": "gus@example.com", "first_name": "Gus"})";
   append(redis, "gus", "signed_up", R"({"total": 1})", kStart, traits);
   h.drain();
   CHECK(redis.cli({"LLEN", keys::customer_messages("gus")}) == "1");
-  // As if the run's state had not been committed: the entry is read again.
-  redis.cli({"HDEL", keys::customer("gus"), "r", "h"});
+  CHECK(redis.cli({"GET", keys::timer_count(keys::partition_of("gus", kPartitions))}) == "1");
+  // The run ends (its wait is over); the sender then retries the same event with a new
+  // messageId. A run entering at the same time has the same id, and so its send has the
+  // same message id: the decision is made again, the message is not recorded again.
+  h.clock.advance(3'600'000);
+  REQUIRE(h.run_until([&] { return h.stat("welcome", "completed") == "1"; }));
   append(redis, "gus", "signed_up", R"({"total": 1})", kStart, traits);
   h.drain();
-  CHECK(h.stat("welcome", "entered") == "2");  // the decision was made again...
-  CHECK(redis.cli({"LLEN", keys::customer_messages("gus")}) == "1");  // ...the send was not
+  CHECK(h.stat("welcome", "entered") == "2");
+  CHECK(h.runs("gus")["welcome"]["shared_id"] == true);
+  CHECK(redis.cli({"LLEN", keys::customer_messages("gus")}) == "1");
   CHECK(redis.cli({"XLEN", gateway::engine::kDeliveries}) == "1");
   CHECK(h.stat("welcome", "steps[0]:sent") == "1");
+  // Its wait moves the one timer of that name rather than adding a second.
+  CHECK(redis.cli({"GET", keys::timer_count(keys::partition_of("gus", kPartitions))}) == "1");
+}
+
+TEST_CASE("engine: a late event's run, then the latest event again, send once each") {
+  RedisServer redis;
+  Harness h(redis, {parse("workflow: welcome\ntrigger: { event: signed_up }\nsteps:\n"
+                          "  - send: { template: hello, channel: email }\n")});
+  const std::string traits = R"({"email": "ida@example.com", "first_name": "Ida"})";
+  append(redis, "ida", "signed_up", "{}", kStart - 1000, traits);  // run A
+  h.drain();
+  append(redis, "ida", "signed_up", "{}", kStart - 2000, traits);  // late: run B, a new id
+  h.drain();
+  CHECK(redis.cli({"LLEN", keys::customer_messages("ida")}) == "2");
+  // The entry history remembers the latest entry although B entered last, so that the
+  // latest event sent again is known to repeat run A's id.
+  append(redis, "ida", "signed_up", "{}", kStart - 1000, traits);
+  h.drain();
+  CHECK(h.stat("welcome", "entered") == "3");
+  CHECK(redis.cli({"LLEN", keys::customer_messages("ida")}) == "2");
+  CHECK(redis.cli({"XLEN", gateway::engine::kDeliveries}) == "2");
+  CHECK(h.stat("welcome", "steps[0]:sent") == "2");
 }
 
 TEST_CASE("engine: an unknown template records a failed message and the run goes on") {

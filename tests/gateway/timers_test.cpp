@@ -220,6 +220,47 @@ TEST_CASE("scheduling a timer again moves it, and cancelling it prevents it") {
   CHECK(pending(redis) == "0");
 }
 
+TEST_CASE("a new timer written as plain commands keeps the bucket's index at its earliest") {
+  RedisServer redis;
+  gateway::ManualClock clock(kStart);
+  TimerRecordingSink sink;
+  // Two timers whose names share a bucket: find a second name for dan's bucket.
+  const auto bucket = gateway::timers::bucket_of("dan", "a", kPartitions);
+  std::string other;
+  for (int i = 0; other.empty(); ++i)
+    if (gateway::timers::bucket_of("dan", "b" + std::to_string(i), kPartitions) == bucket)
+      other = "b" + std::to_string(i);
+  const auto p = keys::partition_of("dan", kPartitions);
+  send(redis, gateway::schedule_new_timer("dan", "a", kStart + 5'000, "late", kPartitions));
+  CHECK(redis.cli({"ZSCORE", keys::timer_index(p), std::to_string(bucket)}) ==
+        std::to_string(kStart + 5'000));
+  // An earlier one lowers the bucket's index entry; a later one leaves it.
+  send(redis, gateway::schedule_new_timer("dan", other, kStart + 1'000, "early", kPartitions));
+  send(redis, gateway::schedule_new_timer("eve", "c", kStart + 9'000, "", kPartitions));
+  CHECK(redis.cli({"ZSCORE", keys::timer_index(p), std::to_string(bucket)}) ==
+        std::to_string(kStart + 1'000));
+  CHECK(pending(redis) == "3");
+  // The simulator reads the first command as a timer scheduled.
+  auto cmds = gateway::schedule_new_timer("dan", "a", kStart, "x", kPartitions);
+  REQUIRE(cmds.size() == 3);
+  auto described = gateway::timers::describe_command(cmds[0]);
+  REQUIRE(described);
+  CHECK(described->timer.id == "a");
+  CHECK(described->timer.due_ms == kStart);
+  CHECK_FALSE(gateway::timers::describe_command(cmds[1]));
+
+  Consumer consumer(redis, "c1", &sink, &clock);
+  clock.advance(2'000);
+  REQUIRE(run_until({&consumer}, [&] { return sink.fired.size() == 1; }, std::chrono::seconds(10)));
+  clock.advance(10'000);
+  REQUIRE(run_until({&consumer}, [&] { return sink.fired.size() == 3; }, std::chrono::seconds(10)));
+  run_for({&consumer}, std::chrono::milliseconds(300));
+  CHECK(sink.fired[0] == "dan/" + other + "/early");
+  CHECK(std::set<std::string>(sink.fired.begin() + 1, sink.fired.end()) ==
+        std::set<std::string>{"dan/a/late", "eve/c/"});
+  CHECK(pending(redis) == "0");
+}
+
 TEST_CASE("a sink that schedules the fired timer again gets a new timer, not a lost one") {
   RedisServer redis;
   gateway::ManualClock clock(kStart);
