@@ -49,12 +49,16 @@ namespace asio = boost::asio;
 
 namespace {
 thread_local Worker* t_current_worker = nullptr;
+constexpr unsigned kProcessorsPerThread = 2;
 
 struct WorkerSlot {
   asio::io_context ioc{1};
   std::unique_ptr<redis::Client> redis;
-  std::unique_ptr<redis::Client> reader;  // the event processor's blocking reads
-  std::unique_ptr<EventProcessor> processor;
+  // The event processors, each with its own connection (its WATCH and blocking reads).
+  // A pass waits on Redis twice (its reads, its transaction): with two processors a
+  // thread computes one's pass while the other's is in Redis.
+  std::vector<std::unique_ptr<redis::Client>> readers;
+  std::vector<std::unique_ptr<EventProcessor>> processors;
   std::unique_ptr<redis::Client> delivery_reader;  // worker 0: the delivery worker's reads
   std::unique_ptr<DeliveryWorker> delivery;
   std::unique_ptr<redis::Client> webhook_reader;  // the webhook worker's reads
@@ -195,9 +199,13 @@ int App::run() {
   for (unsigned i = 0; i < threads; ++i) {
     auto slot = std::make_unique<WorkerSlot>();
     slot->redis = std::make_unique<redis::Client>(slot->ioc, redis_url, cfg.redis.cluster);
-    slot->reader = std::make_unique<redis::Client>(slot->ioc, redis_url, cfg.redis.cluster);
-    slot->processor = std::make_unique<EventProcessor>(
-        cfg, consumer_prefix + ":" + std::to_string(i), &workflow_engine);
+    for (unsigned k = 0; k < kProcessorsPerThread; ++k) {
+      slot->readers.push_back(
+          std::make_unique<redis::Client>(slot->ioc, redis_url, cfg.redis.cluster));
+      slot->processors.push_back(std::make_unique<EventProcessor>(
+          cfg, consumer_prefix + ":" + std::to_string(i) + (k ? "." + std::to_string(k) : ""),
+          &workflow_engine));
+    }
     // Every worker hands messages over too, each a consumer of the "delivery" group.
     slot->delivery_reader = std::make_unique<redis::Client>(slot->ioc, redis_url, cfg.redis.cluster);
     auto options = delivery_options;
@@ -255,7 +263,7 @@ int App::run() {
     slot->guard.emplace(slot->ioc.get_executor());
     asio::post(slot->ioc, [s = slot.get()] {
       s->redis->start();
-      s->reader->start();
+      for (auto& reader : s->readers) reader->start();
       if (s->delivery_reader) s->delivery_reader->start();
       if (s->webhook_reader) s->webhook_reader->start();
     });
@@ -265,7 +273,9 @@ int App::run() {
     if (slot->webhooks)
       asio::co_spawn(slot->ioc, slot->webhooks->run(*slot->webhook_reader, *slot->redis),
                      asio::detached);
-    asio::co_spawn(slot->ioc, slot->processor->run(*slot->reader, *slot->redis), asio::detached);
+    for (std::size_t k = 0; k < slot->processors.size(); ++k)
+      asio::co_spawn(slot->ioc, slot->processors[k]->run(*slot->readers[k], *slot->redis),
+                     asio::detached);
     if (slot->worker.index == 0) {
       asio::co_spawn(slot->ioc, backlog_monitor(cfg, backlog), asio::detached);
       asio::co_spawn(slot->ioc, write_startup_commands(*slot->redis, workflow_engine), asio::detached);
@@ -293,7 +303,7 @@ int App::run() {
     for (auto& slot : workers) {
       asio::post(slot->ioc, [s = slot.get()] {
         s->redis->stop();
-        s->reader->stop();
+        for (auto& reader : s->readers) reader->stop();
         if (s->delivery_reader) s->delivery_reader->stop();
         if (s->webhook_reader) s->webhook_reader->stop();
         s->ioc.stop();
@@ -388,11 +398,13 @@ int App::run() {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (!all_drained()) log->warn("shutdown_timeout reached with messages still being handed over");
   // Event processing gives its partitions back, for the other gateways to take at once.
-  for (auto& slot : workers) slot->processor->stop();
+  for (auto& slot : workers)
+    for (auto& processor : slot->processors) processor->stop();
   const auto leave_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   auto all_left = [&] {
     for (auto& slot : workers)
-      if (!slot->processor->stopped()) return false;
+      for (auto& processor : slot->processors)
+        if (!processor->stopped()) return false;
     return true;
   };
   while (!all_left() && std::chrono::steady_clock::now() < leave_deadline)

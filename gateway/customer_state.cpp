@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include "gateway/ingest/json_dom.hpp"
 #include "gateway/keys.hpp"
 
 namespace herald::gateway {
@@ -9,7 +10,7 @@ namespace {
 
 OJson parse_object(const std::optional<std::string>& text) {
   if (!text) return OJson::object();
-  auto j = OJson::parse(*text, nullptr, false);
+  auto j = ingest::parse_stored_json(*text);
   return j.is_object() ? j : OJson::object();
 }
 

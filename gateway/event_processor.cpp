@@ -20,6 +20,7 @@
 #include "gateway/customer_state.hpp"
 #include "gateway/event_sink.hpp"
 #include "gateway/ingest/event.hpp"
+#include "gateway/ingest/json_dom.hpp"
 #include "gateway/ingest/traits.hpp"
 #include "gateway/keys.hpp"
 #include "gateway/log.hpp"
@@ -582,14 +583,23 @@ struct EventProcessor::Impl {
     auto at = ingest::format_rfc3339(event.timestamp);
     if (state.created_at.empty()) state.created_at = at;
     if (state.updated_at.empty() || at > state.updated_at) state.updated_at = at;
-    auto traits = OJson::parse(event.traits.empty() ? "{}" : event.traits, nullptr, false);
-    merge_traits(state.traits, traits);
+    if (!event.traits.empty() && event.traits != "{}")
+      merge_traits(state.traits, ingest::parse_stored_json(event.traits));
     if (event.type != ingest::EventType::kTrack) return;
-    auto properties = OJson::parse(event.properties.empty() ? "{}" : event.properties, nullptr, false);
     if (event.event == config.stats.order_event)
-      state.stats = ingest::apply_order(state.stats, properties, event.timestamp);
-    OJson record{{"event", event.event}, {"properties", properties}, {"timestamp", at}};
-    history.push_back(record.dump());
+      state.stats = ingest::apply_order(state.stats, ingest::parse_stored_json(event.properties),
+                                        event.timestamp);
+    // {"event", "properties", "timestamp"}: the properties as ingest wrote them (an object
+    // of minified JSON), without a parse and a dump.
+    std::string record;
+    record.reserve(event.event.size() + event.properties.size() + at.size() + 48);
+    record.append("{\"event\":");
+    ingest::append_json_string(record, event.event);
+    record.append(",\"properties\":");
+    record.append(ingest::is_json_object(event.properties) ? std::string_view(event.properties)
+                                                             : std::string_view("{}"));
+    record.append(",\"timestamp\":\"").append(at).append("\"}");
+    history.push_back(std::move(record));
   }
 
   /// The customer's state into `tx`; the address index's changes into `index`. On a

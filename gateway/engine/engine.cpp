@@ -14,6 +14,7 @@
 #include "gateway/engine/local_time.hpp"
 #include "gateway/policies.hpp"
 
+#include "gateway/ingest/json_dom.hpp"
 #include "gateway/ingest/order_stats.hpp"
 #include "gateway/ingest/timestamp.hpp"
 #include "gateway/ingest/traits.hpp"
@@ -123,7 +124,8 @@ int64_t ms_of(ingest::Timestamp t) {
 }
 
 OJson parse_object(const std::string& text) {
-  auto j = OJson::parse(text.empty() ? "{}" : text, nullptr, false);
+  if (text.empty() || text == "{}") return OJson::object();
+  auto j = ingest::parse_stored_json(text);
   return j.is_object() ? j : OJson::object();
 }
 

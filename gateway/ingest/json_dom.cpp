@@ -388,4 +388,73 @@ nlohmann::ordered_json parse_json_document(std::string_view text) {
   return out;
 }
 
+namespace {
+
+void convert_stored(simdjson::dom::element value, nlohmann::ordered_json& out) {
+  using simdjson::dom::element_type;
+  switch (value.type()) {
+    case element_type::OBJECT: {
+      const simdjson::dom::object object = value.get_object().value_unsafe();
+      out = nlohmann::ordered_json::object();
+      auto& members = static_cast<nlohmann::ordered_json::object_t::Container&>(
+          out.get_ref<nlohmann::ordered_json::object_t&>());
+      members.reserve(object.size());
+      for (auto [key, member] : object) {
+        nlohmann::ordered_json converted;
+        convert_stored(member, converted);
+        members.emplace_back(std::string(key), std::move(converted));
+      }
+      return;
+    }
+    case element_type::ARRAY: {
+      out = nlohmann::ordered_json::array();
+      const simdjson::dom::array array = value.get_array().value_unsafe();
+      for (auto item : array) {
+        nlohmann::ordered_json converted;
+        convert_stored(item, converted);
+        out.push_back(std::move(converted));
+      }
+      return;
+    }
+    case element_type::STRING:
+      out = std::string(value.get_string().value_unsafe());
+      return;
+    case element_type::INT64:
+      out = int64_t(value);
+      return;
+    case element_type::UINT64:
+      out = uint64_t(value);
+      return;
+    case element_type::DOUBLE:
+      out = double(value);
+      return;
+    case element_type::BOOL:
+      out = bool(value);
+      return;
+    case element_type::NULL_VALUE:
+      out = nullptr;
+      return;
+  }
+}
+
+simdjson::dom::parser& stored_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+}  // namespace
+
+nlohmann::ordered_json parse_stored_json(std::string_view text) {
+  auto parsed = stored_parser().parse(text.data(), text.size(), true);
+  if (parsed.error()) return nlohmann::ordered_json(nlohmann::ordered_json::value_t::discarded);
+  nlohmann::ordered_json out;
+  convert_stored(parsed.value_unsafe(), out);
+  return out;
+}
+
+bool is_json_object(std::string_view text) {
+  auto parsed = stored_parser().parse(text.data(), text.size(), true);
+  return !parsed.error() && parsed.value_unsafe().is_object();
+}
+
 }  // namespace herald::ingest

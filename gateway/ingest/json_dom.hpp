@@ -72,6 +72,15 @@ std::string join_path(std::string_view base, std::string_view rest);
 /// signed sources, where the mapping expressions need a DOM). Throws ApiError 400 `invalid_json`.
 nlohmann::ordered_json parse_json_document(std::string_view text);
 
+/// Parses JSON that Herald wrote itself (the customer's stored fields, stream entries
+/// written by ingest) with simdjson, several times faster than nlohmann's own parser,
+/// without JsonWalker's checks (that data passed them when it came in). A document that
+/// does not parse gives a discarded value, as nlohmann's parse(text, nullptr, false).
+nlohmann::ordered_json parse_stored_json(std::string_view text);
+
+/// Whether `text` is one JSON object (checked with simdjson, nothing built).
+bool is_json_object(std::string_view text);
+
 /// simdjson's DOM rejects integers beyond 64 bits, which are valid JSON and within the range of a
 /// double. Returns a copy of `text` where such integers carry a ".0" (so they parse as doubles), or
 /// an empty string when there are none.
