@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gateway/ingest/json_dom.hpp"
 #include "gateway/ingest/timestamp.hpp"
 
 namespace herald::gateway::messages {
@@ -19,23 +20,40 @@ std::string timeline_entry(std::string_view status, std::string_view detail) {
 
 namespace {
 
-/// The message's list entry (JSON) and its timeline (JSON), as recorded.
+/// The message's list entry (JSON) and its timeline (JSON), as recorded: written
+/// directly, as nlohmann's dump() of the same objects would write them.
 std::pair<std::string, std::string> record_json(const NewMessage& m) {
-  using OJson = nlohmann::ordered_json;
-  OJson entry{{"status", m.status}, {"at", m.at}};
-  if (!m.reason.empty()) entry["detail"] = m.reason;
-  OJson timeline = OJson::array({entry});
-  auto or_null = [](const std::string& v) { return v.empty() ? OJson() : OJson(v); };
-  OJson record{{"id", m.id},
-               {"customer_id", m.customer_id},
-               {"channel", or_null(m.channel)},
-               {"provider", m.provider},
-               {"template", m.template_name},
-               {"workflow", or_null(m.workflow)},
-               {"run", or_null(m.run)},
-               {"status", m.status},
-               {"timeline", timeline}};
-  return {record.dump(), timeline.dump()};
+  using ingest::append_json_string;
+  std::string timeline = "[{\"status\":";
+  append_json_string(timeline, m.status);
+  timeline += ",\"at\":";
+  append_json_string(timeline, m.at);
+  if (!m.reason.empty()) {
+    timeline += ",\"detail\":";
+    append_json_string(timeline, m.reason);
+  }
+  timeline += "}]";
+  std::string record;
+  record.reserve(192 + timeline.size() + m.id.size() + m.customer_id.size() + m.run.size());
+  auto member = [&record](std::string_view key, const std::string& value, bool null_if_empty) {
+    record += record.empty() ? "{\"" : ",\"";
+    record += key;
+    record += "\":";
+    if (null_if_empty && value.empty()) record += "null";
+    else append_json_string(record, value);
+  };
+  member("id", m.id, false);
+  member("customer_id", m.customer_id, false);
+  member("channel", m.channel, true);
+  member("provider", m.provider, false);
+  member("template", m.template_name, false);
+  member("workflow", m.workflow, true);
+  member("run", m.run, true);
+  member("status", m.status, false);
+  record += ",\"timeline\":";
+  record += timeline;
+  record += "}";
+  return {std::move(record), std::move(timeline)};
 }
 
 /// The message hash's field/value pairs, appended to `out`.

@@ -471,16 +471,17 @@ void Engine::decide(const std::string& customer_id, CustomerState& customer,
           continue;
         }
       }
-      if (enter(s, customer_id, customer, *workflow, event, tx))
-        customer_json = customer_view(customer_id, customer, config_, now_ms);  // after updates
+      // A run's steps may have updated the traits: the next workflow sees them.
+      if (enter(s, customer_id, customer, *workflow, event, tx, {&customer_json, &event_json}))
+        built = false;
     }
   }
   maintain(s, customer_id, customer, &event, tx);
 }
 
 bool Engine::enter(const Snapshot& s, const std::string& customer_id, CustomerState& customer,
-                   const workflows::Workflow& workflow, const ingest::Event& event,
-                   Commands& tx) {
+                   const workflows::Workflow& workflow, const ingest::Event& event, Commands& tx,
+                   const std::pair<const OJson*, const OJson*>& views) {
   if (customer.runs.contains(workflow.id)) {
     incr(tx, workflow.id, "skipped_active");
     return false;
@@ -500,7 +501,7 @@ bool Engine::enter(const Snapshot& s, const std::string& customer_id, CustomerSt
       }
     }
   }
-  start_run(s, customer_id, customer, workflow, event, tx);
+  start_run(s, customer_id, customer, workflow, event, tx, views);
   return true;
 }
 
@@ -637,7 +638,10 @@ void Engine::update_runs(const Snapshot& s, const std::string& customer_id,
 
 void Engine::start_run(const Snapshot& s, const std::string& customer_id,
                        CustomerState& customer, const workflows::Workflow& workflow,
-                       const ingest::Event& event, Commands& tx) {
+                       const ingest::Event& event, Commands& tx,
+                       const std::pair<const OJson*, const OJson*>& views) {
+  const auto now_ms = clock_.now_ms();
+  OJson event_json = views.second ? *views.second : event_view(event);
   // The entry time is the event's: processing the same event again yields the same run id.
   const auto entered_ms = ms_of(event.timestamp);
   const auto run_id =
@@ -649,7 +653,7 @@ void Engine::start_run(const Snapshot& s, const std::string& customer_id,
             {"state", "running"},
             {"wake_at", nullptr},
             {"entered_at", rfc3339_ms(entered_ms)},
-            {"event", event_view(event)}};
+            {"event", event_json}};
   auto& history = customer.entries[workflow.id];
   if (!history.is_object()) history = OJson::object();
   // The run id is new unless an earlier run of this workflow entered at this time or
@@ -676,15 +680,14 @@ void Engine::start_run(const Snapshot& s, const std::string& customer_id,
     history.erase("goal");
   incr(tx, workflow.id, "entered");
 
-  const auto now_ms = clock_.now_ms();
   Walk w{
       customer_id,
       customer,
       workflow,
       tx,
       now_ms,
-      customer_view(customer_id, customer, config_, now_ms),
-      event_view(event),
+      views.first ? *views.first : customer_view(customer_id, customer, config_, now_ms),
+      std::move(event_json),
       OJson{
           {"workflow", workflow.id}, {"variant", nullptr}, {"entered_at", rfc3339_ms(entered_ms)}}};
   w.snap = &s;

@@ -351,17 +351,65 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   static void on_raw_reply(redisAsyncContext* context, void* reply, void* privdata) {
     std::unique_ptr<RawCallback> cb(static_cast<RawCallback*>(privdata));
-    auto* self = from(context->data);
-    if (!self->in_flight.empty()) {
-      auto started = self->in_flight.front();
-      self->in_flight.pop_front();
-      rtt_histogram().observe(std::chrono::duration<double>(Clock::now() - started).count());
-    }
+    from(context->data)->replied();
     (*cb)(static_cast<const redisReply*>(reply));
+  }
+
+  /// A pipeline's state: its replies, in order, and one slot per command (hiredis's
+  /// privdata) instead of a callback object per command.
+  struct PipelineBatch {
+    std::shared_ptr<Completion<std::vector<Reply>>> done;
+    std::shared_ptr<Impl> impl;
+    std::vector<Reply> replies;
+    std::vector<std::pair<PipelineBatch*, std::size_t>> slots;
+    std::size_t remaining = 0;
+    bool failed = false;
+
+    /// One reply (null: the connection is gone) in; the last one completes the batch.
+    void take(std::size_t i, const redisReply* r) {
+      if (!r) failed = true;
+      else replies[i] = convert(r);
+      if (--remaining == 0) finish();
+    }
+    /// `n` commands that were never sent.
+    void drop(std::size_t n) {
+      failed = true;
+      remaining -= n;
+      if (remaining == 0) finish();
+    }
+    void finish() {
+      if (failed) done->complete(impl->unavailable(), {});
+      else done->complete(nullptr, std::move(replies));
+      delete this;
+    }
+  };
+
+  static void on_batch_reply(redisAsyncContext* context, void* reply, void* privdata) {
+    auto* slot = static_cast<std::pair<PipelineBatch*, std::size_t>*>(privdata);
+    from(context->data)->replied();
+    slot->first->take(slot->second, static_cast<const redisReply*>(reply));
+  }
+
+  void replied() {
+    if (in_flight.empty()) return;
+    auto started = in_flight.front();
+    in_flight.pop_front();
+    rtt_histogram().observe(std::chrono::duration<double>(Clock::now() - started).count());
   }
 
   /// Queues one command; returns false (without calling `cb`) when it cannot be sent.
   bool send_raw(const std::vector<std::string>& args, RawCallback cb) {
+    if (!ac) return false;
+    auto* holder = new RawCallback(std::move(cb));
+    if (!send_formatted(args, on_raw_reply, holder)) {
+      delete holder;
+      return false;
+    }
+    return true;
+  }
+
+  /// Queues one command with a hiredis callback; false when it cannot be sent.
+  bool send_formatted(const std::vector<std::string>& args, redisCallbackFn* fn, void* privdata) {
     if (!ac) return false;
     // The command in RESP, written here at once: hiredis's own formatting goes through
     // sdscatfmt argument by argument, a tenth of the ingest path's CPU.
@@ -375,14 +423,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       resp.append(a);
       resp.append("\r\n", 2);
     }
-    auto* holder = new RawCallback(std::move(cb));
-    bool queued =
-        redisAsyncFormattedCommand(ac, on_raw_reply, holder, resp.data(), resp.size()) == REDIS_OK;
+    bool queued = redisAsyncFormattedCommand(ac, fn, privdata, resp.data(), resp.size()) == REDIS_OK;
     if (resp.capacity() > (std::size_t{1} << 20)) std::string().swap(resp);  // a large one
-    if (!queued) {
-      delete holder;
-      return false;
-    }
+    if (!queued) return false;
     in_flight.push_back(Clock::now());
     return true;
   }
@@ -469,28 +512,18 @@ asio::awaitable<std::vector<Reply>> Client::pipeline(
           done->complete(impl->unavailable(), {});
           return;
         }
-        struct Batch {
-          std::vector<Reply> replies;
-          std::size_t remaining;
-          bool failed = false;
-        };
-        auto batch = std::make_shared<Batch>();
+        // Owned by its callbacks: the last reply (or a failure to send) deletes it.
+        auto* batch = new Impl::PipelineBatch;
+        batch->done = std::move(done);
+        batch->impl = impl;
         batch->replies.resize(commands.size());
+        batch->slots.reserve(commands.size());
+        for (std::size_t i = 0; i < commands.size(); ++i) batch->slots.emplace_back(batch, i);
         batch->remaining = commands.size();
         for (std::size_t i = 0; i < commands.size(); ++i) {
-          bool sent = impl->send_raw(commands[i], [impl, done, batch, i](const redisReply* r) {
-            if (!r) batch->failed = true;
-            else batch->replies[i] = convert(r);
-            if (--batch->remaining == 0) {
-              if (batch->failed) done->complete(impl->unavailable(), {});
-              else done->complete(nullptr, std::move(batch->replies));
-            }
-          });
-          if (!sent) {
+          if (!impl->send_formatted(commands[i], Impl::on_batch_reply, &batch->slots[i])) {
             // Commands already queued still answer; count the rest as failed now.
-            batch->failed = true;
-            batch->remaining -= commands.size() - i;
-            if (batch->remaining == 0) done->complete(impl->unavailable(), {});
+            batch->drop(commands.size() - i);
             return;
           }
         }
