@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -65,30 +66,37 @@ struct Entry {
   ingest::Event event;
 };
 
-/// A pass's counter increments (HINCRBY key field n), summed: a workflow's counters
-/// (entered, sent, …) then cost one command a pass each rather than one a decision.
-/// Nothing in a pass reads them, so where they run in its transaction does not matter.
+/// A pass's counter increments (HINCRBY key field n, INCRBY key n), summed: a
+/// workflow's counters (entered, sent, …) and a partition's count of pending timers
+/// then cost one command a pass each rather than one a decision. Nothing in a pass
+/// reads them, so where they run in its transaction does not matter.
 class Counters {
  public:
   /// Takes `command` when it is a counter increment; false (untouched) otherwise.
   bool take(const std::vector<std::string>& command) {
-    if (command.size() != 4 || command[0] != "HINCRBY") return false;
+    const bool hash = command.size() == 4 && command[0] == "HINCRBY";
+    if (!hash && !(command.size() == 3 && command[0] == "INCRBY")) return false;
+    const auto& by = command.back();
     long long n = 0;
-    auto [end, ec] = std::from_chars(command[3].data(), command[3].data() + command[3].size(), n);
-    if (ec != std::errc() || end != command[3].data() + command[3].size()) return false;
-    sums_[{command[1], command[2]}] += n;
+    auto [end, ec] = std::from_chars(by.data(), by.data() + by.size(), n);
+    if (ec != std::errc() || end != by.data() + by.size()) return false;
+    sums_[{command[1], hash ? std::optional<std::string>(command[2]) : std::nullopt}] += n;
     return true;
   }
 
   /// The summed increments into `tx`, then forgets them.
   void flush(std::vector<std::vector<std::string>>& tx) {
-    for (auto& [where, n] : sums_)
-      if (n != 0) tx.push_back({"HINCRBY", where.first, where.second, std::to_string(n)});
+    for (auto& [where, n] : sums_) {
+      if (n == 0) continue;
+      if (where.second) tx.push_back({"HINCRBY", where.first, *where.second, std::to_string(n)});
+      else tx.push_back({"INCRBY", where.first, std::to_string(n)});
+    }
     sums_.clear();
   }
 
  private:
-  std::map<std::pair<std::string, std::string>, long long> sums_;
+  // (key, hash field; none for INCRBY) -> sum
+  std::map<std::pair<std::string, std::optional<std::string>>, long long> sums_;
 };
 
 /// A sink's decisions into `tx`, counter increments into `counters`.
