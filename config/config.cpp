@@ -344,10 +344,13 @@ Config read_document(const Reader& r, const YAML::Node& root) {
   if (auto v = root["workflows_dir"]) c.workflows_dir = r.str(v, "workflows_dir");
   if (auto v = root["templates_dir"]) c.templates_dir = r.str(v, "templates_dir");
   if (auto o = section("ingest")) if (const YAML::Node& n = *o; true) {
-    r.check_keys(n, {"dedupe_window", "max_backlog"}, "ingest");
+    r.check_keys(n, {"dedupe_window", "max_backlog", "processors_per_thread"}, "ingest");
     if (auto v = n["dedupe_window"]) c.ingest.dedupe_window = r.duration(v, "ingest.dedupe_window");
     if (auto v = n["max_backlog"])
       c.ingest.max_backlog = r.integer(v, "ingest.max_backlog", 1, 1ull << 40);
+    if (auto v = n["processors_per_thread"])
+      c.ingest.processors_per_thread =
+          static_cast<unsigned>(r.integer(v, "ingest.processors_per_thread", 1, 8));
   }
   if (auto o = section("auth")) if (const YAML::Node& n = *o; true) read_auth(r, n, c.auth);
   if (auto v = root["public_url"]) {

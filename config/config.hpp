@@ -69,6 +69,10 @@ struct AuthConfig {
 struct IngestConfig {
   Duration dedupe_window = std::chrono::hours(24);
   uint64_t max_backlog = 1000000;
+  // Event processors (consumers of the partitions' streams) a worker thread runs. One
+  // leaves the serving threads to requests first; two overlap one's pass in Redis with
+  // the other's computing: faster processing, slower ingest on a machine they share.
+  unsigned processors_per_thread = 1;
 };
 
 struct QuietHours {

@@ -49,14 +49,13 @@ namespace asio = boost::asio;
 
 namespace {
 thread_local Worker* t_current_worker = nullptr;
-constexpr unsigned kProcessorsPerThread = 2;
 
 struct WorkerSlot {
   asio::io_context ioc{1};
   std::unique_ptr<redis::Client> redis;
-  // The event processors, each with its own connection (its WATCH and blocking reads).
-  // A pass waits on Redis twice (its reads, its transaction): with two processors a
-  // thread computes one's pass while the other's is in Redis.
+  // The event processors (ingest.processors_per_thread), each with its own connection
+  // (its WATCH and blocking reads). A pass waits on Redis twice (its reads, its
+  // transaction): with two, a thread computes one's pass while the other's is in Redis.
   std::vector<std::unique_ptr<redis::Client>> readers;
   std::vector<std::unique_ptr<EventProcessor>> processors;
   std::unique_ptr<redis::Client> delivery_reader;  // worker 0: the delivery worker's reads
@@ -199,7 +198,7 @@ int App::run() {
   for (unsigned i = 0; i < threads; ++i) {
     auto slot = std::make_unique<WorkerSlot>();
     slot->redis = std::make_unique<redis::Client>(slot->ioc, redis_url, cfg.redis.cluster);
-    for (unsigned k = 0; k < kProcessorsPerThread; ++k) {
+    for (unsigned k = 0; k < cfg.ingest.processors_per_thread; ++k) {
       slot->readers.push_back(
           std::make_unique<redis::Client>(slot->ioc, redis_url, cfg.redis.cluster));
       slot->processors.push_back(std::make_unique<EventProcessor>(

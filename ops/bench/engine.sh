@@ -17,6 +17,7 @@
 #      fired per second, p99 lag).
 # Prints a table with the targets beside the figures.
 # Usage: ops/bench/engine.sh [CUSTOMERS] [EVENTS]   (WORKFLOWS=100, TIMERS=0 skips step 4,
+#        THREADS=nproc Herald's worker threads, PROCESSORS=1 ingest.processors_per_thread,
 #        HERALD_BUILD_DIR picks the build tree)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,6 +27,7 @@ workflows=${WORKFLOWS:-100}
 names=$workflows
 partitions=16
 threads=${THREADS:-$(nproc)}
+processors=${PROCESSORS:-1}  # ingest.processors_per_thread
 build=${HERALD_BUILD_DIR:-build}
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -45,7 +47,7 @@ redis: { url: "redis://127.0.0.1:$redis_port", partitions: $partitions }
 data_dir: $work/var
 workflows_dir: $work/workflows
 templates_dir: $work/templates
-ingest: { max_backlog: 100000000 }
+ingest: { max_backlog: 100000000, processors_per_thread: $processors }
 auth: { write_keys: [bench-write-key], admin_keys: [bench-admin-key] }
 channels:
   email: { provider: outbox, path: $work/outbox.jsonl, rate: 1 }
@@ -122,7 +124,7 @@ fi
 verdict() { if awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { exit !(op == ">=" ? v >= t : v <= t) }'; then echo met; else echo MISSED; fi; }
 
 echo
-echo "Engine benchmark: $workflows workflows, herald threads $threads, $partitions partitions, $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo "Engine benchmark: $workflows workflows, herald threads $threads ($processors processors each), $partitions partitions, $(nproc) cores, $(date -u +%Y-%m-%d)"
 echo "redis-server $(redis-server --version | awk '{ print $3 }' | cut -d= -f2), appendonly yes, appendfsync everysec"
 printf '%-48s %14s   %-22s %s\n' measure value target result
 printf '%-48s %14s   %-22s %s\n' "events decided/s ($queued events, ${drain_secs} s)" "$eps" ">= 50,000/s" \

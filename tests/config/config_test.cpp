@@ -38,6 +38,7 @@ TEST_CASE("an empty file is a valid config with every default") {
   CHECK(c.templates_dir == "./templates");
   CHECK(c.ingest.dedupe_window == std::chrono::hours(24));
   CHECK(c.ingest.max_backlog == 1000000);
+  CHECK(c.ingest.processors_per_thread == 1);
   CHECK(c.auth.write_keys.empty());
   CHECK(c.auth.admin_keys.empty());
   CHECK(c.auth.agents.empty());
@@ -83,7 +84,7 @@ redis: { url: "redis://:pw@localhost:6380/2", cluster: true, partitions: 32 }
 data_dir: /var/lib/herald
 workflows_dir: /etc/herald/workflows
 templates_dir: /etc/herald/templates
-ingest: { dedupe_window: 12h, max_backlog: 5000 }
+ingest: { dedupe_window: 12h, max_backlog: 5000, processors_per_thread: 2 }
 auth:
   write_keys: [w1, w2]
   admin_keys: [a1]
@@ -118,6 +119,7 @@ log: { level: debug, format: json }
   CHECK(c.redis.partitions == 32);
   CHECK(c.data_dir == "/var/lib/herald");
   CHECK(c.ingest.dedupe_window == std::chrono::hours(12));
+  CHECK(c.ingest.processors_per_thread == 2);
   CHECK(c.ingest.max_backlog == 5000);
   CHECK(c.auth.write_keys == std::vector<std::string>{"w1", "w2"});
   CHECK(c.auth.agents.at(0).name == "alice");

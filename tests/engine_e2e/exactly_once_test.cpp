@@ -167,8 +167,7 @@ TEST_CASE("two gateways run 500 customers' workflows: every message and every ti
   content.workflow("onboarding.yaml", kWorkflow);
   HeraldProcess a(redis.url(), content.config());
   HeraldProcess b(redis.url(), content.config());
-  // Two processes of two worker threads, each running two processors.
-  REQUIRE(wait_balanced(redis, 8));
+  REQUIRE(wait_balanced(redis, 4));  // two processes of two worker threads
 
   ingest({&a, &b}, 0, kCustomers + kBystanders);
   REQUIRE(all_completed(redis, std::chrono::seconds(120)));
@@ -188,7 +187,7 @@ TEST_CASE("one of two gateways killed mid-way and restarted: still every message
   content.workflow("onboarding.yaml", kWorkflow);
   HeraldProcess a(redis.url(), content.config());
   HeraldProcess b(redis.url(), content.config());
-  REQUIRE(wait_balanced(redis, 8));
+  REQUIRE(wait_balanced(redis, 4));
 
   ingest({&a, &b}, 0, kCustomers / 2);
   // Mid-way: runs entered, waits pending, some follow-ups sent.
