@@ -643,7 +643,11 @@ struct EventProcessor::Impl {
       std::vector<std::string> push{"LPUSH", keys::customer_events(id)};
       push.insert(push.end(), history.begin(), history.end());
       tx.push_back(std::move(push));
-      tx.push_back({"LTRIM", keys::customer_events(id), "0", std::to_string(kHistory - 1)});
+      // A customer seen for the first time (no creation time stored) has no history yet:
+      // while it holds no more than kHistory, there is nothing to trim.
+      const bool first_seen = !read[3];
+      if (!first_seen || history.size() > kHistory)
+        tx.push_back({"LTRIM", keys::customer_events(id), "0", std::to_string(kHistory - 1)});
     }
     auto after = ingest::channel_addresses(state.traits);
     for (const auto& a : before)

@@ -114,6 +114,32 @@ TEST_CASE("events are applied in each customer's order and the sink's writes are
   CHECK_THAT(redis.cli({"HGET", keys::customer("alice"), "s"}), Catch::Contains("\"orders\":30"));
 }
 
+TEST_CASE("a customer's history keeps the latest 50 events, newest first") {
+  RedisServer redis;
+  RecordingSink sink;
+  // A customer seen for the first time with more than 50 events in one pass, one with a
+  // few, and then more events for both.
+  for (int n = 0; n < 70; ++n) append(redis, "carl", "page.viewed", n);
+  for (int n = 0; n < 3; ++n) append(redis, "dora", "page.viewed", n);
+  Consumer consumer(redis, "c1", &sink);
+  REQUIRE(run_until({&consumer}, [&] { return sink.seen.size() == 73; }, std::chrono::seconds(20)));
+  CHECK(redis.cli({"LLEN", keys::customer_events("carl")}) == "50");
+  CHECK(redis.cli({"LLEN", keys::customer_events("dora")}) == "3");
+  CHECK_THAT(redis.cli({"LINDEX", keys::customer_events("carl"), "0"}),
+             Catch::Contains("\"n\": 69"));
+  CHECK_THAT(redis.cli({"LINDEX", keys::customer_events("carl"), "49"}),
+             Catch::Contains("\"n\": 20"));
+  for (int n = 70; n < 75; ++n) append(redis, "carl", "page.viewed", n);
+  for (int n = 3; n < 60; ++n) append(redis, "dora", "page.viewed", n);
+  REQUIRE(run_until({&consumer}, [&] { return sink.seen.size() == 135; }, std::chrono::seconds(20)));
+  CHECK(redis.cli({"LLEN", keys::customer_events("carl")}) == "50");
+  CHECK(redis.cli({"LLEN", keys::customer_events("dora")}) == "50");
+  CHECK_THAT(redis.cli({"LINDEX", keys::customer_events("carl"), "0"}),
+             Catch::Contains("\"n\": 74"));
+  CHECK_THAT(redis.cli({"LINDEX", keys::customer_events("dora"), "0"}),
+             Catch::Contains("\"n\": 59"));
+}
+
 TEST_CASE("two consumers share the partitions and each event is applied once") {
   RedisServer redis;
   RecordingSink sink_a, sink_b;
