@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
-#include <stdexcept>
 
 #include "gateway/engine/local_time.hpp"
 #include "gateway/policies.hpp"
