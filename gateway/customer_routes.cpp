@@ -23,11 +23,6 @@ namespace {
 
 const std::vector<std::string> kChannelNames{"email", "sms", "whatsapp", "wechat", "social"};
 
-std::string now_text() {
-  return ingest::format_rfc3339(
-      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
-}
-
 asio::awaitable<std::optional<CustomerState>> load(const std::string& id) {
   std::vector<std::string> cmd{"HMGET", keys::customer(id)};
   cmd.insert(cmd.end(), kProfileFields.begin(), kProfileFields.end());

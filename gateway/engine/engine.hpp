@@ -1,8 +1,9 @@
 #pragma once
 // The workflow engine: starts runs on their triggers and walks their steps.
 //
-// Runs live in the customer's profile (field r, one active run per workflow, see
-// run_record.hpp), entry history in field h; both are saved by the EventProcessor with
+// Runs live in the customer's profile (field r, one active run per workflow: id, version,
+// path, step, state, wake_at, entered_at, event; shared_id when its id may be an earlier
+// run's), entry history in field h; both are saved by the EventProcessor with
 // the customer. A `wait` (and `wait_until`) is a durable timer "wf|RUN_ID" (payload: the
 // workflow id) that comes back through fire(). Everything else a step does (message
 // records, stats) is appended to the caller's transaction, so it commits with the run's
@@ -42,6 +43,8 @@
 //   (and of each replace()) schedules the cron timers that do not exist yet.
 //
 // Bookkeeping in the profile's field h (workflow ids hold only a-z, 0-9 and '-'):
+//   h.WF       {last: the latest run's entry (ms), count, goal: the goal's attribution
+//              record, max: the latest entry when a late event's run entered last}
 //   h._timers  {TIMER_ID: due ms} of the trigger timers set ("trg|WF", "seg")
 //   h._seg     [NAME, ...] the segments the customer is a member of
 //   h._churn   {WF: the crossing instant (ms) that fired}
