@@ -452,7 +452,7 @@ void Engine::decide(const std::string& customer_id, CustomerState& customer,
     OJson event_json;
     bool built = false;
     auto concerned = s.on_event.find(event.event);
-    const auto none = std::vector<const wf::Workflow*>();
+    static const std::vector<const wf::Workflow*> none;
     for (const auto* workflow : concerned == s.on_event.end() ? none : concerned->second) {
       const auto* trigger = std::get_if<wf::EventTrigger>(&workflow->trigger);
       if (!built) {

@@ -16,6 +16,7 @@
 #include "gateway/keys.hpp"
 #include "gateway/redis/redis_client.hpp"
 #include "templates/template_set.hpp"
+#include "tests/support/io_run.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "workflows/dsl/parser.hpp"
@@ -98,13 +99,7 @@ struct Harness {
   }
   template <typename F>
   bool run_until(F done, std::chrono::seconds timeout = std::chrono::seconds(10)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      ioc.restart();
-      ioc.run_for(std::chrono::milliseconds(20));
-    }
-    return true;
+    return test::run_until(ioc, done, timeout);
   }
   /// Every appended event processed.
   void drain() {

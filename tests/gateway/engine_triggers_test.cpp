@@ -21,6 +21,7 @@
 #include "gateway/keys.hpp"
 #include "gateway/redis/redis_client.hpp"
 #include "templates/template_set.hpp"
+#include "tests/support/io_run.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "workflows/dsl/parser.hpp"
@@ -122,13 +123,7 @@ struct Harness {
   }
   template <typename F>
   bool run_until(F done, seconds timeout = seconds(10)) {
-    auto deadline = steady_clock::now() + timeout;
-    while (!done()) {
-      if (steady_clock::now() > deadline) return false;
-      ioc.restart();
-      ioc.run_for(milliseconds(20));
-    }
-    return true;
+    return test::run_until(ioc, done, timeout);
   }
   void drain() {
     REQUIRE(run_until([&] {

@@ -21,6 +21,7 @@
 #include "gateway/redis/redis_client.hpp"
 #include "gateway/webhook_worker.hpp"
 #include "templates/template_set.hpp"
+#include "tests/support/io_run.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/sandbox.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -130,13 +131,7 @@ struct Harness {
 
   template <typename F>
   bool run_until(F done, std::chrono::seconds timeout = std::chrono::seconds(15)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      ioc.restart();
-      ioc.run_for(std::chrono::milliseconds(20));
-    }
-    return true;
+    return test::run_until(ioc, done, timeout);
   }
   void event(const std::string& user, const std::string& name, const std::string& properties,
              const std::string& traits = "{}") {
