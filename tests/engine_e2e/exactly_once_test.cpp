@@ -181,6 +181,20 @@ TEST_CASE("two gateways run 500 customers' workflows: every message and every ti
   CHECK(metric_sum(b, "herald_ingest_events_processed_total") > 0);
 }
 
+TEST_CASE("two processors a thread (ingest.processors_per_thread: 2): still every message and timer once") {
+  RedisServer redis;
+  Content content;
+  content.workflow("onboarding.yaml", kWorkflow);
+  HeraldProcess a(redis.url(), content.config("ingest: { processors_per_thread: 2 }\n"));
+  REQUIRE(wait_balanced(redis, 4));  // one process, two worker threads, two processors each
+
+  ingest({&a}, 0, kCustomers + kBystanders);
+  REQUIRE(all_completed(redis, std::chrono::seconds(120)));
+  auto s = check_exactly_once(redis, content, false);
+  CHECK(s.sent == kCustomers * kSteps.size());
+  CHECK(metric_sum(a, "herald_timers_fired_total") == 2.0 * kCustomers);
+}
+
 TEST_CASE("one of two gateways killed mid-way and restarted: still every message and timer once") {
   RedisServer redis;
   Content content;
