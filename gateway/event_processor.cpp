@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -40,7 +41,11 @@ constexpr auto kLeaseMs = 5000;
 constexpr auto kHeartbeat = std::chrono::seconds(1);
 constexpr auto kClusterPoll = std::chrono::milliseconds(10);  // an idle pass on a cluster
 constexpr int kReadCount = 512;
-constexpr std::size_t kHistory = 50;  // recent events kept per customer
+// Recent events kept per customer: at least kHistory. A list is trimmed back to kHistory
+// once a push takes it past kHistory + kHistorySlack, so that a customer with a long
+// history costs a trim every kHistorySlack events rather than every event.
+constexpr std::size_t kHistory = 50;
+constexpr std::size_t kHistorySlack = 10;
 // Timers read per partition and firing pass: due buckets, and due timers per bucket.
 // A pass that hits either limit is followed by another without waiting for events.
 constexpr int kFireBuckets = 256;
@@ -122,13 +127,16 @@ struct EventProcessor::Impl {
   const Clock& clock;
   std::shared_ptr<spdlog::logger> log;
   std::set<unsigned> owned;
-  std::set<unsigned> pending_first;  // partitions whose claimed entries are read first
+  // Per partition, the history lists that went past kHistory + kHistorySlack (as their
+  // LPUSH answered): trimmed in the partition's next transaction. Lost with the process
+  // or the partition, which costs nothing: the list's next push finds it long again.
+  std::map<unsigned, std::set<std::string>> trims;
   SteadyClock::time_point last_heartbeat{};
   std::mt19937 rng{std::random_device{}()};
   metrics::Counter& processed = metrics::registry().counter(
       "herald_ingest_events_processed_total", "Events applied to customer state");
   metrics::Counter& malformed = metrics::registry().counter(
-      "herald_ingest_events_malformed_total", "Stream entries that could not be read (acknowledged)");
+      "herald_ingest_events_malformed_total", "Stream entries that could not be read (removed)");
   metrics::Counter& timers_fired =
       metrics::registry().counter("herald_timers_fired_total", "Timers fired");
   metrics::Histogram& timer_lag = metrics::registry().histogram(
@@ -150,12 +158,14 @@ struct EventProcessor::Impl {
   }
   std::set<unsigned> gauged;   // partitions whose pending-timer gauge this worker set
 
-  asio::awaitable<void> create_groups(redis::Client& redis) {
+  /// Removes the consumer group that earlier gateways read the event streams with: its
+  /// pending list would only hold entries that are still in the stream anyway.
+  asio::awaitable<void> forget_group(redis::Client& redis) {
     for (unsigned p = 0; p < config.redis.partitions; ++p) {
-      auto r = co_await redis.command("XGROUP", "CREATE", keys::stream(p), keys::kGroup, "0",
-                                      "MKSTREAM");
-      if (r.is_error() && r.str.find("BUSYGROUP") == std::string::npos)
-        throw redis::CommandError("XGROUP CREATE: " + r.str);
+      auto r = co_await redis.command("XGROUP", "DESTROY", keys::stream(p), keys::kOldGroup);
+      if (r.is_error() && r.str.find("no such key") == std::string::npos &&
+          r.str.find("NOGROUP") == std::string::npos)
+        log->debug("partition {}: XGROUP DESTROY: {}", p, r.str);
     }
   }
 
@@ -182,7 +192,7 @@ struct EventProcessor::Impl {
         ++it;
       } else {
         log->info("lost the lease of partition {}", *it);
-        pending_first.erase(*it);
+        trims.erase(*it);
         it = owned.erase(it);
       }
     }
@@ -192,7 +202,7 @@ struct EventProcessor::Impl {
       std::vector<std::string> lease_args{consumer};
       co_await kRelease.run(redis, lease_keys, lease_args);
       owned.erase(p);
-      pending_first.erase(p);
+      trims.erase(p);
     }
     if (owned.size() < target) {
       std::vector<unsigned> order(partitions);
@@ -204,25 +214,9 @@ struct EventProcessor::Impl {
         auto r = co_await redis.command("SET", keys::lease(p), consumer, "NX", "PX",
                                         std::to_string(kLeaseMs));
         if (r.type != redis::Reply::Type::kStatus) continue;
-        co_await claim_pending(redis, p);
         owned.insert(p);
-        pending_first.insert(p);
       }
     }
-  }
-
-  /// Takes over every entry a previous owner of the partition read and did not acknowledge.
-  asio::awaitable<void> claim_pending(redis::Client& redis, unsigned p) {
-    std::string cursor = "0-0";
-    std::size_t claimed = 0;
-    do {
-      auto r = co_await redis.command("XAUTOCLAIM", keys::stream(p), keys::kGroup, consumer, "0",
-                                      cursor, "COUNT", "1000", "JUSTID");
-      if (!r.is_array() || r.elements.size() < 2) break;
-      cursor = r.elements[0].str;
-      claimed += r.elements[1].elements.size();
-    } while (cursor != "0-0");
-    if (claimed) log->info("partition {}: claimed {} pending events", p, claimed);
   }
 
   static std::vector<Entry> parse_entries(const redis::Reply& list, std::vector<std::string>& bad) {
@@ -250,8 +244,16 @@ struct EventProcessor::Impl {
   struct Batch {
     unsigned partition = 0;
     std::vector<Entry> entries;
-    std::vector<std::string> bad;  // unreadable: acknowledged without effect
+    std::vector<std::string> bad;  // unreadable: trimmed without effect
   };
+
+  /// The highest id of a batch's entries, readable or not.
+  static std::pair<unsigned long long, unsigned long long> last_id(const Batch& batch) {
+    std::pair<unsigned long long, unsigned long long> last{0, 0};
+    for (const auto& e : batch.entries) last = std::max(last, split_stream_id(e.id));
+    for (const auto& id : batch.bad) last = std::max(last, split_stream_id(id));
+    return last;
+  }
 
   /// Applies each partition's entries to their customers and acknowledges them, in one
   /// transaction under a WATCH of the partitions' leases: a consumer that lost a lease
@@ -316,6 +318,9 @@ struct EventProcessor::Impl {
     std::vector<std::vector<std::string>> index_writes;
     auto& index = config.redis.cluster ? index_writes : txs;
     std::size_t next_state = 0;
+    // (position in txs, partition, key) of each history push, whose answer is the list's
+    // length.
+    std::vector<std::tuple<std::size_t, unsigned, std::string>> pushes;
     for (std::size_t b = 0; b < batches.size(); ++b) {
       const auto& batch = batches[b];
       auto p = batch.partition;
@@ -336,19 +341,18 @@ struct EventProcessor::Impl {
           apply_event(state, e->event, history);
           if (sink) sink->decide(id, state, e->event, decisions);
         }
-        write_customer(txs, index, id, values, state, before, history);
+        if (auto at = write_customer(txs, index, id, values, state, before, history))
+          pushes.emplace_back(*at, p, keys::customer_events(id));
         push_decisions(txs, counters, decisions);
       }
-      std::vector<std::string> ack{"XACK", keys::stream(p), keys::kGroup};
-      for (const auto& e : batch.entries) ack.push_back(e.id);
-      for (const auto& id : batch.bad) ack.push_back(id);
-      // Processed entries leave the stream, which holds only what is still to do: every
-      // entry before the batch's last is acknowledged too (the partition's owner reads
-      // its pending entries first, lowest first, then new ones), so the stream is trimmed
-      // up to it, node by node, rather than deleting entry by entry (XDEL).
-      std::pair<unsigned long long, unsigned long long> last{0, 0};
-      for (std::size_t i = 3; i < ack.size(); ++i) last = std::max(last, split_stream_id(ack[i]));
-      txs.push_back(std::move(ack));
+      if (auto t = trims.find(p); t != trims.end()) {
+        for (const auto& key : t->second)
+          txs.push_back({"LTRIM", key, "0", std::to_string(kHistory - 1)});
+        trims.erase(t);
+      }
+      // Processed entries leave the stream, which holds only what is still to do: the
+      // batch is the stream's first entries, so the stream is trimmed up to its last.
+      auto last = last_id(batch);
       txs.push_back({"XTRIM", keys::stream(p), "MINID", "=",
                      std::to_string(last.first) + "-" + std::to_string(last.second + 1)});
       txs.push_back({"DECRBY", keys::backlog(p),
@@ -367,13 +371,20 @@ struct EventProcessor::Impl {
     if (!exec.is_array()) throw redis::CommandError("EXEC failed: " + exec.str);
     for (const auto& r : exec.elements)
       if (r.is_error()) log->error("a write of a processed batch failed: {}", r.str);
+    for (auto& [at, p, key] : pushes) {
+      // The answers of the commands after MULTI, in order.
+      if (at == 0 || at - 1 >= exec.elements.size()) continue;
+      auto length = exec.elements[at - 1].as_integer();
+      if (length && *length > static_cast<int64_t>(kHistory + kHistorySlack))
+        trims[p].insert(std::move(key));
+    }
     for (std::size_t b = 0; b < batches.size(); ++b) {
       const auto& batch = batches[b];
       if (!kept[b]) continue;
       processed.inc(batch.entries.size());
       if (!batch.bad.empty()) {
         malformed.inc(batch.bad.size());
-        log->error("partition {}: {} unreadable entries acknowledged", batch.partition,
+        log->error("partition {}: {} unreadable entries removed", batch.partition,
                    batch.bad.size());
       }
     }
@@ -613,7 +624,8 @@ struct EventProcessor::Impl {
   /// The customer's state into `tx`; the address index's changes into `index`. On a
   /// cluster the index is written before the transaction (an address key has a slot of
   /// its own), idempotently, so that a transaction replayed after a crash writes it again.
-  void write_customer(std::vector<std::vector<std::string>>& tx,
+  /// Returns the position in `tx` of the history's LPUSH, if any.
+  std::optional<std::size_t> write_customer(std::vector<std::vector<std::string>>& tx,
                       std::vector<std::vector<std::string>>& index, const std::string& id,
                       const std::vector<std::optional<std::string>>& read,
                       const CustomerState& state,
@@ -639,15 +651,12 @@ struct EventProcessor::Impl {
     }
     if (set.size() > 2) tx.push_back(std::move(set));
     if (drop.size() > 2) tx.push_back(std::move(drop));
+    std::optional<std::size_t> pushed;
     if (!history.empty()) {
       std::vector<std::string> push{"LPUSH", keys::customer_events(id)};
       push.insert(push.end(), history.begin(), history.end());
+      pushed = tx.size();
       tx.push_back(std::move(push));
-      // A customer seen for the first time (no creation time stored) has no history yet:
-      // while it holds no more than kHistory, there is nothing to trim.
-      const bool first_seen = !read[3];
-      if (!first_seen || history.size() > kHistory)
-        tx.push_back({"LTRIM", keys::customer_events(id), "0", std::to_string(kHistory - 1)});
     }
     auto after = ingest::channel_addresses(state.traits);
     for (const auto& a : before)
@@ -656,24 +665,31 @@ struct EventProcessor::Impl {
     for (const auto& a : after)
       if (std::find(before.begin(), before.end(), a) == before.end())
         index.push_back({"SET", keys::address(a.channel, a.address), id});
+    return pushed;
   }
 
-  /// The next entries of the owned partitions' streams, as XREADGROUP answers them: one
+  /// The first entries of the owned partitions' streams, as XREAD answers them: one
   /// command over every stream, blocking up to 100 ms when no timer is left to fire. A
   /// cluster refuses a command over streams of several slots, and a blocked command holds
   /// its node's connection, so there each stream is read on its own, without blocking,
   /// and an empty answer pauses the loop briefly.
+  ///
+  /// No consumer group: the partition's lease already makes one consumer its reader, and
+  /// a stream holds only what is left to do (each pass trims what it committed), so every
+  /// read starts at its beginning, after "0-0": a new owner's first read, a read after
+  /// a failed pass, and a read after Redis lost its last writes alike. A group's pending
+  /// list would cost Redis an entry and an XCLAIM in the append-only file for every event
+  /// read, and an XACK to take it out again.
   asio::awaitable<redis::Reply> read_streams(redis::Client& reader, bool timers_left) {
     auto command = [&](auto first, auto last) {
-      std::vector<std::string> cmd{"XREADGROUP", "GROUP", keys::kGroup, consumer,
-                                   "COUNT", std::to_string(kReadCount)};
+      std::vector<std::string> cmd{"XREAD", "COUNT", std::to_string(kReadCount)};
       if (!timers_left && !config.redis.cluster) {
         cmd.push_back("BLOCK");
         cmd.push_back("100");
       }
       cmd.push_back("STREAMS");
       for (auto it = first; it != last; ++it) cmd.push_back(keys::stream(*it));
-      for (auto it = first; it != last; ++it) cmd.push_back(pending_first.count(*it) ? "0" : ">");
+      for (auto it = first; it != last; ++it) cmd.push_back("0-0");
       return cmd;
     };
     if (!config.redis.cluster) {
@@ -696,7 +712,7 @@ struct EventProcessor::Impl {
 
   asio::awaitable<void> run(redis::Client& reader, redis::Client& writer) {
     asio::steady_timer pause(co_await asio::this_coro::executor);
-    bool groups_ready = false;
+    bool group_forgotten = false;
     for (;;) {
       bool failed = false;
       try {
@@ -712,9 +728,9 @@ struct EventProcessor::Impl {
           co_await pause.async_wait(asio::use_awaitable);
           continue;
         }
-        if (!groups_ready) {
-          co_await create_groups(writer);
-          groups_ready = true;
+        if (!group_forgotten) {
+          co_await forget_group(writer);
+          group_forgotten = true;
         }
         if (SteadyClock::now() - last_heartbeat >= kHeartbeat) {
           co_await rebalance(writer);
@@ -728,15 +744,11 @@ struct EventProcessor::Impl {
         }
         bool timers_left = co_await fire_timers(reader);
         auto reply = co_await read_streams(reader, timers_left);
-        if (reply.is_error()) {
-          if (reply.str.find("NOGROUP") != std::string::npos) groups_ready = false;
-          throw redis::CommandError(reply.str);
-        }
+        if (reply.is_error()) throw redis::CommandError(reply.str);
         if (config.redis.cluster && !timers_left && reply.elements.empty()) {
           pause.expires_after(kClusterPoll);
           co_await pause.async_wait(asio::use_awaitable);
         }
-        std::set<unsigned> empty_pending = pending_first;
         std::vector<Batch> batches;
         for (const auto& stream : reply.elements) {
           if (stream.elements.size() < 2) continue;
@@ -745,16 +757,11 @@ struct EventProcessor::Impl {
             if (keys::stream(candidate) == stream.elements[0].str) batch.partition = candidate;
           batch.entries = parse_entries(stream.elements[1], batch.bad);
           if (batch.entries.empty() && batch.bad.empty()) continue;
-          empty_pending.erase(batch.partition);
           batches.push_back(std::move(batch));
         }
         if (!batches.empty()) co_await apply(reader, std::move(batches));
-        for (auto p : empty_pending) pending_first.erase(p);
       } catch (const std::exception& e) {
         log->warn("event processing paused: {}", e.what());
-        groups_ready = groups_ready && dynamic_cast<const redis::Unavailable*>(&e) == nullptr;
-        // Our own pending entries are read again (from 0) once Redis answers.
-        pending_first = owned;
         failed = true;
       }
       if (failed) {

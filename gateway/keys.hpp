@@ -70,7 +70,9 @@ inline std::string timer_bucket(unsigned p, unsigned bucket) {
 inline std::string timer_count(unsigned p) { return "herald:tmn:" + partition_tag(p); }
 /// Live consumers, scored by their last heartbeat (ms).
 inline const std::string kConsumers = "herald:consumers";
-inline const std::string kGroup = "herald";
+/// The consumer group earlier gateways read the event streams with (removed at start-up:
+/// partitions are now read from their owner's committed cursor).
+inline const std::string kOldGroup = "herald";
 
 /// The customer's profile: a hash with traits, stats, consent, created_at, updated_at.
 inline std::string customer(std::string_view id) { return "herald:c:" + tag(id); }

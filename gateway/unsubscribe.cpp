@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <filesystem>
@@ -70,11 +71,42 @@ std::optional<std::string> b64url_decode(std::string_view text) {
   return out;
 }
 
+/// HMAC-SHA256 of `payload`, truncated to kMacBytes. Each thread keeps a context keyed
+/// with the last secret it used: setting the key up (hashing it into the inner and outer
+/// states) costs more than the MAC of a short payload.
 std::string mac(std::string_view secret, std::string_view payload) {
+  struct Keyed {
+    EVP_MAC* algorithm = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    EVP_MAC_CTX* ctx = algorithm ? EVP_MAC_CTX_new(algorithm) : nullptr;
+    std::string secret;
+    bool keyed = false;
+    ~Keyed() {
+      EVP_MAC_CTX_free(ctx);
+      EVP_MAC_free(algorithm);
+    }
+  };
+  thread_local Keyed k;
   unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest, &length);
+  std::size_t length = 0;
+  bool ok = k.ctx != nullptr;
+  if (ok && (!k.keyed || k.secret != secret)) {
+    char digest_name[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest_name, 0),
+                           OSSL_PARAM_construct_end()};
+    k.keyed = EVP_MAC_init(k.ctx, reinterpret_cast<const unsigned char*>(secret.data()),
+                           secret.size(), params) == 1;
+    k.secret = secret;
+    ok = k.keyed;
+  } else if (ok) {
+    ok = EVP_MAC_init(k.ctx, nullptr, 0, nullptr) == 1;  // the same key again
+  }
+  ok = ok && EVP_MAC_update(k.ctx, reinterpret_cast<const unsigned char*>(payload.data()),
+                            payload.size()) == 1 &&
+       EVP_MAC_final(k.ctx, digest, &length, sizeof digest) == 1 && length >= kMacBytes;
+  if (!ok) {
+    k.keyed = false;
+    throw std::runtime_error("HMAC-SHA256 failed");
+  }
   return std::string(reinterpret_cast<char*>(digest), kMacBytes);
 }
 

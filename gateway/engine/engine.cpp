@@ -958,10 +958,22 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
     status = "suppressed";
     reason = refusal;
   } else {
-    OJson context{{"customer", w.customer_json},
-                  {"event", w.event_json},
-                  {"run", w.run_json},
-                  {"now", rfc3339_ms(w.now_ms)}};
+    // The walk's views are lent to the templates' context, not copied, and given back
+    // however rendering ends.
+    OJson context = OJson::object();
+    context["customer"] = std::move(w.customer_json);
+    context["event"] = std::move(w.event_json);
+    context["run"] = std::move(w.run_json);
+    context["now"] = rfc3339_ms(w.now_ms);
+    struct GiveBack {
+      Walk& w;
+      OJson& context;
+      ~GiveBack() {
+        w.customer_json = std::move(context["customer"]);
+        w.event_json = std::move(context["event"]);
+        w.run_json = std::move(context["run"]);
+      }
+    } give_back{w, context};
     try {
       context["data"] = render_data(message.data, context, templates.limits());
     } catch (const std::exception& e) {

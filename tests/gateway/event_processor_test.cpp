@@ -92,12 +92,24 @@ bool run_until(std::vector<Consumer*> consumers, F done, std::chrono::seconds ti
 TEST_CASE("events are applied in each customer's order and the sink's writes are committed") {
   RedisServer redis;
   RecordingSink sink;
+  // The consumer group of earlier versions, with an entry read and never acknowledged.
+  redis.cli({"XGROUP", "CREATE", keys::stream(0), keys::kOldGroup, "0", "MKSTREAM"});
+  redis.cli({"XADD", keys::stream(0), "*", "bad", "entry"});
+  redis.cli({"INCR", keys::backlog(0)});
+  redis.cli({"XREADGROUP", "GROUP", keys::kOldGroup, "old", "STREAMS", keys::stream(0), ">"});
   Consumer consumer(redis, "c1", &sink);
   for (int n = 0; n < 30; ++n) {
     append(redis, "alice", "order.completed", n);
     append(redis, "bob", n % 2 ? "order.completed" : "page.viewed", n);
   }
-  REQUIRE(run_until({&consumer}, [&] { return sink.seen.size() == 60; }, std::chrono::seconds(20)));
+  // The sink sees an event before its pass commits: the streams' emptying is waited for.
+  auto drained = [&] {
+    for (unsigned p = 0; p < 4; ++p)
+      if (redis.cli({"XLEN", keys::stream(p)}) != "0") return false;
+    return true;
+  };
+  REQUIRE(run_until({&consumer}, [&] { return sink.seen.size() == 60 && drained(); },
+                    std::chrono::seconds(20)));
   std::vector<std::string> alice;
   for (const auto& s : sink.seen)
     if (s.rfind("alice:", 0) == 0) alice.push_back(s);
@@ -105,39 +117,56 @@ TEST_CASE("events are applied in each customer's order and the sink's writes are
   for (int n = 0; n < 30; ++n) CHECK(alice[n] == "alice:order.completed:" + std::to_string(n + 1));
   CHECK(redis.cli({"LLEN", "sink:" + keys::tag("alice")}) == "30");
   CHECK(redis.cli({"LLEN", "sink:" + keys::tag("bob")}) == "30");
-  // Processed entries are acknowledged and removed; the backlog is back to zero.
+  // Processed entries are removed; the backlog is back to zero.
   for (unsigned p = 0; p < 4; ++p) {
-    CHECK(redis.cli({"XLEN", keys::stream(p)}) == "0");
     auto backlog = redis.cli({"GET", keys::backlog(p)});
     CHECK((backlog == "0" || backlog.empty()));
   }
   CHECK_THAT(redis.cli({"HGET", keys::customer("alice"), "s"}), Catch::Contains("\"orders\":30"));
+  // The old group is gone; its unreadable entry was trimmed like any other.
+  CHECK(redis.cli({"XINFO", "GROUPS", keys::stream(0)}).empty());
 }
 
-TEST_CASE("a customer's history keeps the latest 50 events, newest first") {
+TEST_CASE("a customer's history keeps the latest 50 events, newest first, and at most 60") {
   RedisServer redis;
   RecordingSink sink;
-  // A customer seen for the first time with more than 50 events in one pass, one with a
-  // few, and then more events for both.
+  // A list is trimmed back to 50 in the pass after one that took it past 60: a customer
+  // seen for the first time with 70 events in one pass, one with a few, then more events.
+  auto length = [&](const std::string& id) {
+    return std::stoi(redis.cli({"LLEN", keys::customer_events(id)}));
+  };
+  auto newest = [&](const std::string& id, int at) {
+    return redis.cli({"LINDEX", keys::customer_events(id), std::to_string(at)});
+  };
   for (int n = 0; n < 70; ++n) append(redis, "carl", "page.viewed", n);
   for (int n = 0; n < 3; ++n) append(redis, "dora", "page.viewed", n);
   Consumer consumer(redis, "c1", &sink);
-  REQUIRE(run_until({&consumer}, [&] { return sink.seen.size() == 73; }, std::chrono::seconds(20)));
-  CHECK(redis.cli({"LLEN", keys::customer_events("carl")}) == "50");
-  CHECK(redis.cli({"LLEN", keys::customer_events("dora")}) == "3");
-  CHECK_THAT(redis.cli({"LINDEX", keys::customer_events("carl"), "0"}),
-             Catch::Contains("\"n\": 69"));
-  CHECK_THAT(redis.cli({"LINDEX", keys::customer_events("carl"), "49"}),
-             Catch::Contains("\"n\": 20"));
+  // (The sink sees an event before its pass commits: the lengths are waited for too.)
+  REQUIRE(run_until({&consumer},
+                    [&] { return sink.seen.size() == 73 && length("dora") == 3 && length("carl") == 70; },
+                    std::chrono::seconds(20)));  // carl: trimmed with the partition's next pass
+  CHECK_THAT(newest("carl", 0), Catch::Contains("\"n\": 69"));
+  CHECK_THAT(newest("carl", 49), Catch::Contains("\"n\": 20"));
+
   for (int n = 70; n < 75; ++n) append(redis, "carl", "page.viewed", n);
-  for (int n = 3; n < 60; ++n) append(redis, "dora", "page.viewed", n);
-  REQUIRE(run_until({&consumer}, [&] { return sink.seen.size() == 135; }, std::chrono::seconds(20)));
-  CHECK(redis.cli({"LLEN", keys::customer_events("carl")}) == "50");
-  CHECK(redis.cli({"LLEN", keys::customer_events("dora")}) == "50");
-  CHECK_THAT(redis.cli({"LINDEX", keys::customer_events("carl"), "0"}),
-             Catch::Contains("\"n\": 74"));
-  CHECK_THAT(redis.cli({"LINDEX", keys::customer_events("dora"), "0"}),
-             Catch::Contains("\"n\": 59"));
+  for (int n = 3; n < 60; ++n) append(redis, "dora", "page.viewed", n);  // 60 in all
+  REQUIRE(run_until({&consumer},
+                    [&] { return sink.seen.size() == 135 && length("dora") == 60 && length("carl") == 50; },
+                    std::chrono::seconds(20)));  // carl: its pass trimmed it, its new events first
+  CHECK_THAT(newest("carl", 0), Catch::Contains("\"n\": 74"));
+  CHECK_THAT(newest("carl", 49), Catch::Contains("\"n\": 25"));
+  // dora: not past 60, left as it is
+  CHECK_THAT(newest("dora", 0), Catch::Contains("\"n\": 59"));
+
+  // One more event takes dora past 60; the pass after it trims her list back to 50.
+  append(redis, "dora", "page.viewed", 60);
+  REQUIRE(run_until({&consumer}, [&] { return sink.seen.size() == 136 && length("dora") == 61; },
+                    std::chrono::seconds(20)));
+  append(redis, "dora", "page.viewed", 61);
+  REQUIRE(run_until({&consumer}, [&] { return sink.seen.size() == 137 && length("dora") == 50; },
+                    std::chrono::seconds(20)));
+  CHECK_THAT(newest("dora", 0), Catch::Contains("\"n\": 61"));
+  CHECK_THAT(newest("dora", 49), Catch::Contains("\"n\": 12"));
 }
 
 TEST_CASE("two consumers share the partitions and each event is applied once") {

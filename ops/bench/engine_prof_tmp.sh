@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Workflow engine benchmark. Starts its own redis-server (append-only, fsync every second),
+# loads WORKFLOWS generated workflows (default 100, each an event trigger on its own event
+# name with a `where` that half the events pass, a cooldown, an exit_when, a send, a wait,
+# an if and a second send; see ops/bench/engine/gen_workflows.py), then:
+#   1. fills the partitions' streams with CUSTOMERS x EVENTS track events (default 100,000 x
+#      5), as ingest appends them (ops/bench/engine/gen_events.py | redis-cli --pipe): half
+#      of them page views that no workflow triggers on, half one of the workflows' events,
+#      so that about one event in four starts a run;
+#   2. starts Herald (threads = nproc) and measures the drain: events taken from the streams
+#      and decided (runs started, entries skipped, messages recorded, timers set) per second,
+#      from /readyz until every partition's backlog is 0. The email channel is the outbox
+#      with `rate: 1`, which parks the delivery stage, so the figure is the decision stage's;
+#   3. where the time goes: Redis INFO commandstats over the drain (top commands by time),
+#      and `perf record` of herald during the drain when perf is there (PERF=0 skips it);
+#   4. the timer figures, by ops/bench/timers.sh (memory per pending timer for 1,000,000,
+#      fired per second, p99 lag).
+# Prints a table with the targets beside the figures.
+# Usage: ops/bench/engine.sh [CUSTOMERS] [EVENTS]   (WORKFLOWS=100, TIMERS=0 skips step 4,
+#        THREADS=nproc Herald's worker threads, PROCESSORS=1 ingest.processors_per_thread,
+#        HERALD_BUILD_DIR picks the build tree)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+customers=${1:-100000}
+events=${2:-5}
+workflows=${WORKFLOWS:-100}
+names=$workflows
+partitions=16
+threads=${THREADS:-$(nproc)}
+processors=${PROCESSORS:-1}  # ingest.processors_per_thread
+build=${HERALD_BUILD_DIR:-build}
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+if ! built=$(ninja -C "$build" herald 2>&1); then echo "$built" | tail -30 >&2; exit 1; fi
+
+source ops/bench/lib.sh
+now() { date +%s.%N; }
+start_redis
+run_id=e$(date +%s)
+
+python3 ops/bench/engine/gen_workflows.py "$work/workflows" "$work/templates" "$workflows" "$names"
+herald_port=$(free_port)
+cat > "$work/herald.yaml" <<YAML
+server: { listen: 127.0.0.1:$herald_port, threads: $threads }
+redis: { url: "redis://127.0.0.1:$redis_port", partitions: $partitions }
+data_dir: $work/var
+workflows_dir: $work/workflows
+templates_dir: $work/templates
+ingest: { max_backlog: 100000000, processors_per_thread: $processors }
+auth: { write_keys: [bench-write-key], admin_keys: [bench-admin-key] }
+channels:
+  email: { provider: outbox, path: $work/outbox.jsonl, rate: 1 }
+log: { level: warn }
+YAML
+
+# --- 1. fill the partitions ---------------------------------------------------------------
+total=$((customers * events))
+fill_started=$(now)
+python3 ops/bench/engine/gen_events.py "$customers" "$events" "$partitions" "$names" "$run_id" |
+  rcli --pipe >"$work/pipe.txt"
+fill_secs=$(awk -v t0="$fill_started" -v t1="$(now)" 'BEGIN { printf "%.1f", t1 - t0 }')
+backlog() {
+  rcli EVAL "local n = 0 for p = 0, $((partitions - 1)) do n = n + tonumber(redis.call('GET', 'herald:bl:{p' .. p .. '}') or '0') end return n" 0
+}
+queued=$(backlog)
+[ "$queued" = "$total" ] || { echo "expected $total events in the streams, found $queued" >&2; exit 1; }
+mem_streams=$(rcli INFO memory | awk -F: '$1 == "used_memory" { print $2 + 0 }')
+
+# --- 2. start herald, measure the drain -----------------------------------------------------
+rcli CONFIG RESETSTAT >/dev/null
+"./$build/gateway/herald" serve --config "$work/herald.yaml" 2>"$work/herald.log" &
+herald_pid=$!
+pids+=($herald_pid)
+wait_http "http://127.0.0.1:$herald_port/readyz"
+cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }  # utime + stime, s (USER_HZ 100)
+redis_cpu() { rcli INFO cpu | tr -d '\r' | awk -F: '$1 == "used_cpu_user" || $1 == "used_cpu_sys" { s += $2 } END { printf "%.2f", s }'; }
+# The append-only file's rewrites run in forked children, on the same cores.
+redis_children_cpu() { rcli INFO cpu | tr -d '\r' | awk -F: '$1 == "used_cpu_user_children" || $1 == "used_cpu_sys_children" { s += $2 } END { printf "%.2f", s }'; }
+herald_cpu0=$(cpu_of "$herald_pid"); redis_cpu0=$(redis_cpu); redis_children0=$(redis_children_cpu)
+rewrites0=$(rcli INFO persistence | tr -d '\r' | awk -F: '$1 == "aof_rewrites" { print $2 + 0 }')
+started=$(now)
+perf_pid=""
+if [ "${PERF:-1}" = 1 ] && command -v perf >/dev/null; then
+  perf record -F 499 -g -p "${pids[0]}" -o /tmp/perf-redis.data >/dev/null 2>&1 & perf2=$!
+  perf record -F 299 --call-graph dwarf,16384 -p "$herald_pid" -o /tmp/perf-herald.data >/dev/null 2>&1 &
+  perf_pid=$!
+fi
+left=$queued
+for _ in $(seq 12000); do  # at most 10 minutes
+  left=$(backlog)
+  [ "$left" -le 0 ] && break
+  sleep 0.05
+done
+drained=$(now)
+herald_cpu=$(awk -v a="$(cpu_of "$herald_pid")" -v b="$herald_cpu0" 'BEGIN { printf "%.1f", a - b }')
+redis_cpu_drain=$(awk -v a="$(redis_cpu)" -v b="$redis_cpu0" 'BEGIN { printf "%.1f", a - b }')
+redis_children_drain=$(awk -v a="$(redis_children_cpu)" -v b="$redis_children0" 'BEGIN { printf "%.1f", a - b }')
+rewrites=$(( $(rcli INFO persistence | tr -d '\r' | awk -F: '$1 == "aof_rewrites" { print $2 + 0 }') - rewrites0 ))
+rcli INFO commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_/ { sub("cmdstat_", "", $1); printf "%s %s %s\n", $1, $3, $5 }' |
+  sort -k3 -nr > "$work/commandstats.txt"
+[ -n "$perf_pid" ] && { kill -INT "$perf2"; kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; }
+[ "$left" -le 0 ] || echo "the backlog did not drain: $left left" >&2
+drain_secs=$(awk -v t0="$started" -v t1="$drained" 'BEGIN { printf "%.2f", t1 - t0 }')
+eps=$(awk -v n="$((queued - left))" -v s="$drain_secs" 'BEGIN { printf "%.0f", n / s }')
+
+stat_sum() {  # sum of one field over every workflow's stats
+  rcli EVAL "local n = 0 for _, k in ipairs(redis.call('KEYS', 'herald:wfstats:*')) do n = n + tonumber(redis.call('HGET', k, ARGV[1]) or '0') end return n" 0 "$1"
+}
+entered=$(stat_sum entered)
+skipped=$(( $(stat_sum skipped_active) + $(stat_sum skipped_cooldown) ))
+exited=$(stat_sum exited)
+sent=$(stat_sum first:sent)
+timers_pending=$(rcli EVAL "local n = 0 for p = 0, $((partitions - 1)) do n = n + tonumber(redis.call('GET', 'herald:tmn:{p' .. p .. '}') or '0') end return n" 0)
+redis_usec=$(awk '$1 != "exec" { s += $3 } END { printf "%.0f", s }' "$work/commandstats.txt")
+
+# --- 4. timers ------------------------------------------------------------------------------
+timers_out=""
+if [ "${TIMERS:-1}" = 1 ]; then
+  kill "$herald_pid" 2>/dev/null || true
+  HERALD_BUILD_DIR="$build" ops/bench/timers.sh > "$work/timers.txt" 2>&1 || true
+  timers_out="$work/timers.txt"
+fi
+
+verdict() { if awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { exit !(op == ">=" ? v >= t : v <= t) }'; then echo met; else echo MISSED; fi; }
+
+echo
+echo "Engine benchmark: $workflows workflows, herald threads $threads ($processors processors each), $partitions partitions, $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo "redis-server $(redis-server --version | awk '{ print $3 }' | cut -d= -f2), appendonly yes, appendfsync everysec"
+printf '%-48s %14s   %-22s %s\n' measure value target result
+printf '%-48s %14s   %-22s %s\n' "events decided/s ($queued events, ${drain_secs} s)" "$eps" ">= 50,000/s" \
+  "$(verdict "$eps" 50000 ">=")"
+if [ -n "$timers_out" ]; then
+  row() { grep -F "$1" "$timers_out" | head -1 | sed 's/  */ /g'; }
+  mem=$(row "Redis memory per pending timer"); fired=$(row "fired/s, "); lag=$(row "lag due -> fired")
+  printf '%-48s %14s   %-22s %s\n' "timers: memory per pending timer" "$(echo "$mem" | awk '{ print $(NF-5), $(NF-4) }')" "<= 150 B" "$(echo "$mem" | awk '{ print $NF }')"
+  printf '%-48s %14s   %-22s %s\n' "timers: fired/s" "$(echo "$fired" | awk '{ print $(NF-3) }')" ">= 20,000/s" "$(echo "$fired" | awk '{ print $NF }')"
+  printf '%-48s %14s   %-22s %s\n' "timers: lag due -> fired, p99" "$(echo "$lag" | awk '{ print $(NF-5), $(NF-4) }')" "<= 1000 ms" "$(echo "$lag" | awk '{ print $NF }')"
+fi
+echo
+echo "decisions: $entered runs entered, $skipped triggers skipped (active run or cooldown), $exited runs"
+echo "           exited, $sent first sends recorded, $timers_pending timers pending after the drain"
+echo "fill: $total events appended in ${fill_secs} s; used_memory with the streams full: $mem_streams bytes"
+echo "cpu over the drain (${drain_secs} s, $(nproc) cores): herald ${herald_cpu} s, redis-server ${redis_cpu_drain} s"
+echo "     (and ${redis_children_drain} s in its $rewrites append-only file rewrites, not counted below);"
+echo "     $(awk -v n="$((queued - left))" -v a="$herald_cpu" -v b="$redis_cpu_drain" 'BEGIN { printf "%.0f", n / (a + b) }') events per CPU second of the two together, $(awk -v n="$((queued - left))" -v a="$herald_cpu" 'BEGIN { printf "%.0f", n / a }') per herald CPU second"
+echo "     (a machine shared with other work gives the drain less than its $(nproc) cores: load average $(cut -d' ' -f1 /proc/loadavg))"
+echo "redis: ${redis_usec} us in commands over the drain; top commands (calls, usec; exec's time"
+echo "       includes the commands run inside it, which are counted again under their own names):"
+head -8 "$work/commandstats.txt" | awk '{ printf "  %-14s %10s calls %12s us\n", $1, $2, $3 }'
+if [ -f "$work/perf.data" ]; then
+  echo "herald, perf top symbols over the drain (self time):"
+  perf report -i "$work/perf.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
+    grep -E '^ +[0-9.]+%' | head -15 | sed -E 's/nlohmann::json_abi_v[0-9_]+::/nlohmann::/g; s/basic_json<[^ ]*> *>/json/g' |
+    cut -c1-140 | sed 's/^/  /' || true
+fi
+if [ -n "$timers_out" ]; then
+  echo
+  echo "timers.sh:"
+  sed -n '/Timers benchmark/,$p' "$timers_out" | sed 's/^/  /'
+fi
