@@ -2,6 +2,7 @@
 
 #include "gateway/redis/redis_client.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <atomic>
 #include <deque>
@@ -32,35 +33,79 @@ constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kMinBackoff = std::chrono::milliseconds(50);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 
-Reply convert(const redisReply* r) {
-  Reply out;
-  switch (r->type) {
-    case REDIS_REPLY_STRING:
-      out.type = Reply::Type::kString;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_STATUS:
-      out.type = Reply::Type::kStatus;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_ERROR:
-      out.type = Reply::Type::kError;
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      out.type = Reply::Type::kInteger;
-      out.integer = r->integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      out.type = Reply::Type::kArray;
-      out.elements.reserve(r->elements);
-      for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
-      break;
-    default:
-      out.type = Reply::Type::kNil;
+// hiredis builds each reply with these functions straight into a Reply, instead of its
+// own redisReply tree that would then be copied and freed. A reply's root carries a
+// redisReply header first: hiredis reads one there in the single case it looks into a
+// reply itself (an error sent before any command, such as "max number of clients").
+// Elements live in their parent's vector, sized when the array starts.
+struct RootReply {
+  redisReply head{};
+  Reply reply;
+};
+
+Reply* place(const redisReadTask* task, RootReply*& root) {
+  root = nullptr;
+  if (!task->parent) {
+    root = new RootReply;
+    return &root->reply;
   }
-  return out;
+  auto* parent_obj = task->parent->obj;
+  Reply* parent = task->parent->parent ? static_cast<Reply*>(parent_obj)
+                                       : &static_cast<RootReply*>(parent_obj)->reply;
+  return &parent->elements[static_cast<std::size_t>(task->idx)];
 }
+
+void* created(RootReply* root, Reply* r) { return root ? static_cast<void*>(root) : r; }
+
+void* create_string(const redisReadTask* task, char* str, std::size_t len) {
+  RootReply* root;
+  auto* r = place(task, root);
+  r->type = task->type == REDIS_REPLY_ERROR    ? Reply::Type::kError
+            : task->type == REDIS_REPLY_STATUS ? Reply::Type::kStatus
+                                               : Reply::Type::kString;
+  r->str.assign(str, len);
+  if (root) {
+    root->head.type = task->type;
+    root->head.str = r->str.data();
+    root->head.len = r->str.size();
+  }
+  return created(root, r);
+}
+
+void* create_array(const redisReadTask* task, int elements) {
+  RootReply* root;
+  auto* r = place(task, root);
+  r->type = Reply::Type::kArray;
+  r->elements.resize(static_cast<std::size_t>(std::max(elements, 0)));
+  if (root) root->head.type = REDIS_REPLY_ARRAY;
+  return created(root, r);
+}
+
+void* create_integer(const redisReadTask* task, long long value) {
+  RootReply* root;
+  auto* r = place(task, root);
+  r->type = Reply::Type::kInteger;
+  r->integer = value;
+  if (root) root->head.type = REDIS_REPLY_INTEGER;
+  return created(root, r);
+}
+
+void* create_nil(const redisReadTask* task) {
+  RootReply* root;
+  auto* r = place(task, root);
+  r->type = Reply::Type::kNil;
+  if (root) root->head.type = REDIS_REPLY_NIL;
+  return created(root, r);
+}
+
+// hiredis frees only a reply's root (its elements belong to it).
+void free_reply(void* reply) { delete static_cast<RootReply*>(reply); }
+
+redisReplyObjectFunctions kReplyFunctions{create_string, create_array, create_integer,
+                                          create_nil, free_reply};
+
+/// The Reply of a root object made by kReplyFunctions; null stays null.
+Reply* reply_of(void* reply) { return reply ? &static_cast<RootReply*>(reply)->reply : nullptr; }
 
 metrics::Histogram& rtt_histogram() {
   static auto& h = metrics::registry().histogram(
@@ -214,6 +259,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
     ac = context;
     ac->data = this;
+    ac->c.reader->fn = &kReplyFunctions;
     ++generation;
     socket = std::make_unique<asio::posix::stream_descriptor>(ioc, ac->c.fd);
     ac->ev.data = this;
@@ -264,10 +310,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     state = State::kHandshake;
     auto remaining = std::make_shared<std::size_t>(setup.size());
     for (const auto& cmd : setup) {
-      send_raw(cmd, [self = shared_from_this(), remaining, gen = generation](const redisReply* r) {
+      send_raw(cmd, [self = shared_from_this(), remaining, gen = generation](Reply* r) {
         if (gen != self->generation || self->state != State::kHandshake) return;
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-          self->last_error = r ? std::string(r->str, r->len) : "connection lost during handshake";
+        if (!r || r->is_error()) {
+          self->last_error = r ? r->str : "connection lost during handshake";
           self->log->error("redis handshake failed: {}", self->last_error);
           self->state = State::kStopped;
           if (self->ac) redisAsyncDisconnect(self->ac);
@@ -281,6 +327,11 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void ready() {
     state = State::kReady;
     ready_flag = true;
+    // Watch the socket from now on, not only once a command has been sent: a connection
+    // that Redis closes while idle (a restart, a connection made while it shut down) is
+    // then noticed and replaced at once, instead of failing the next command.
+    want_read = true;
+    arm_read();
     backoff = kMinBackoff;
     last_error.clear();
     if (ever_connected) log->info("reconnected to {}", url.redacted());
@@ -347,12 +398,13 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   // --- commands ------------------------------------------------------------------------
 
-  using RawCallback = std::function<void(const redisReply*)>;
+  /// The reply (null: the connection is gone), which the callback may move from.
+  using RawCallback = std::function<void(Reply*)>;
 
   static void on_raw_reply(redisAsyncContext* context, void* reply, void* privdata) {
     std::unique_ptr<RawCallback> cb(static_cast<RawCallback*>(privdata));
     from(context->data)->replied();
-    (*cb)(static_cast<const redisReply*>(reply));
+    (*cb)(reply_of(reply));
   }
 
   /// A pipeline's state: its replies, in order, and one slot per command (hiredis's
@@ -366,9 +418,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     bool failed = false;
 
     /// One reply (null: the connection is gone) in; the last one completes the batch.
-    void take(std::size_t i, const redisReply* r) {
+    void take(std::size_t i, Reply* r) {
       if (!r) failed = true;
-      else replies[i] = convert(r);
+      else replies[i] = std::move(*r);
       if (--remaining == 0) finish();
     }
     /// `n` commands that were never sent.
@@ -387,7 +439,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   static void on_batch_reply(redisAsyncContext* context, void* reply, void* privdata) {
     auto* slot = static_cast<std::pair<PipelineBatch*, std::size_t>*>(privdata);
     from(context->data)->replied();
-    slot->first->take(slot->second, static_cast<const redisReply*>(reply));
+    slot->first->take(slot->second, reply_of(reply));
   }
 
   void replied() {
@@ -485,9 +537,9 @@ asio::awaitable<Reply> Client::command(const std::vector<std::string>& args) {
           done->complete(impl->unavailable(), Reply{});
           return;
         }
-        bool sent = impl->send_raw(args, [impl, done](const redisReply* r) {
+        bool sent = impl->send_raw(args, [impl, done](Reply* r) {
           if (!r) done->complete(impl->unavailable(), Reply{});
-          else done->complete(nullptr, convert(r));
+          else done->complete(nullptr, std::move(*r));
         });
         if (!sent) done->complete(impl->unavailable(), Reply{});
       },
