@@ -28,6 +28,9 @@ struct CustomerState {
   std::string updated_at;
   OJson runs = OJson::object();     ///< r: workflow id -> run (gateway/engine/run.hpp)
   OJson entries = OJson::object();  ///< h: workflow id -> {"last": ms, "count": n}
+  /// Set by whatever merges into `traits` (an event's traits, a workflow's `update`), so
+  /// that unchanged traits are not serialised again to be compared with what was read.
+  bool traits_changed = false;
   bool exists() const { return !created_at.empty(); }
 };
 

@@ -602,8 +602,10 @@ struct EventProcessor::Impl {
     auto at = ingest::format_rfc3339(event.timestamp);
     if (state.created_at.empty()) state.created_at = at;
     if (state.updated_at.empty() || at > state.updated_at) state.updated_at = at;
-    if (!event.traits.empty() && event.traits != "{}")
+    if (!event.traits.empty() && event.traits != "{}") {
       merge_traits(state.traits, ingest::parse_stored_json(event.traits));
+      state.traits_changed = true;
+    }
     if (event.type != ingest::EventType::kTrack) return;
     if (event.event == config.stats.order_event)
       state.stats = ingest::apply_order(state.stats, ingest::parse_stored_json(event.properties),
@@ -636,7 +638,9 @@ struct EventProcessor::Impl {
     auto empty_stats = state.stats.orders == 0 && state.stats.revenue == 0 &&
                        !state.stats.first_order_at && !state.stats.last_order_at;
     std::pair<std::size_t, std::optional<std::string>> fields[] = {
-        {0, state.traits.dump()},
+        // Traits no event or step changed are written back as they were read.
+        {0, state.traits_changed || !read[0] ? std::optional<std::string>(state.traits.dump())
+                                             : read[0]},
         {1, empty_stats ? std::nullopt : std::optional<std::string>(stats_to_stored(state.stats))},
         {3, state.created_at},
         {4, state.updated_at},

@@ -845,6 +845,7 @@ void Engine::walk(Walk& w) {
         }
       }
       merge_traits(w.customer.traits, changes);
+      w.customer.traits_changed = true;
       w.customer_json = customer_view(w.customer_id, w.customer, config_, w.now_ms);
       advance();
       continue;
