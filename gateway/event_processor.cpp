@@ -255,10 +255,10 @@ struct EventProcessor::Impl {
     return last;
   }
 
-  /// Applies each partition's entries to their customers and acknowledges them, in one
-  /// transaction under a WATCH of the partitions' leases: a consumer that lost a lease
-  /// while it worked (a stall, a pause) commits nothing of that partition, and its
-  /// entries stay pending for the new owner. The reads of every partition go in one
+  /// Applies each partition's entries to their customers and removes them from the
+  /// stream, in one transaction under a WATCH of the partitions' leases: a consumer that
+  /// lost a lease while it worked (a stall, a pause) commits nothing of that partition,
+  /// and its entries stay in the stream for the new owner. The reads of every partition go in one
   /// pipeline and the transaction in the next: two round trips a pass. On a cluster, one
   /// partition at a time (a transaction cannot span slots). Runs on the processor's own
   /// connection, where no other coroutine's MULTI can meet the WATCH.

@@ -1,11 +1,11 @@
 #pragma once
 // Processing of ingested events. The partitions' streams are shared by every worker
-// thread of every gateway through one consumer group; each partition is processed by
-// one consumer at a time (a lease renewed every second and lost after 5 s of silence),
-// so that a customer's events are applied in order. A consumer that takes over a
-// partition first claims the entries its previous owner left pending (XAUTOCLAIM).
-// The customer's new state and the acknowledgement of its events are written in one
-// MULTI/EXEC, so a crash at any moment neither loses nor repeats an event.
+// thread of every gateway; each partition is processed by one consumer at a time (a
+// lease renewed every second and lost after 5 s of silence), so that a customer's events
+// are applied in order. The customer's new state and the removal of its events from the
+// stream are written in one MULTI/EXEC, so a stream holds only what is left to do and a
+// crash at any moment neither loses nor repeats an event: whoever owns a partition next
+// reads its stream from the start.
 //
 // The owner of a partition also fires its due timers (gateway/timers.hpp), between reads
 // of events: the customer's state, the sink's writes and the timers' removal go in one

@@ -3,7 +3,7 @@
 //
 // The processor calls decide() for every event, in the customer's order, with the
 // customer's state after that event. What the sink writes (runs started, timers set)
-// joins the same MULTI/EXEC that stores the customer and acknowledges the event, so a
+// joins the same MULTI/EXEC that stores the customer and removes the event, so a
 // decision is made exactly once: a crash before EXEC redoes it, a crash after keeps it.
 //
 // Timers (gateway/timers.hpp) come back the same way: fire() is called for each timer

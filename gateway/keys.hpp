@@ -49,7 +49,7 @@ inline unsigned partitions() { return detail::partitions.load(std::memory_order_
 /// The hash tag of every key of a customer: their partition's, followed by the id. A
 /// customer's state, their partition's event stream and timers, and their segment
 /// memberships share one Redis Cluster slot, so that one transaction processes an event
-/// and acknowledges it on any Redis.
+/// and removes it from its stream on any Redis.
 inline std::string tag(std::string_view customer_id) {
   return partition_tag(partition_of(customer_id, partitions())) + id_tag(customer_id);
 }
