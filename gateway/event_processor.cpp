@@ -258,10 +258,10 @@ struct EventProcessor::Impl {
   /// Applies each partition's entries to their customers and removes them from the
   /// stream, in one transaction under a WATCH of the partitions' leases: a consumer that
   /// lost a lease while it worked (a stall, a pause) commits nothing of that partition,
-  /// and its entries stay in the stream for the new owner. The reads of every partition go in one
-  /// pipeline and the transaction in the next: two round trips a pass. On a cluster, one
-  /// partition at a time (a transaction cannot span slots). Runs on the processor's own
-  /// connection, where no other coroutine's MULTI can meet the WATCH.
+  /// and its entries stay in the stream for the new owner. The reads of every partition
+  /// go in one pipeline and the transaction in the next: two round trips a pass. On a
+  /// cluster, one partition at a time (a transaction cannot span slots). Runs on the
+  /// processor's own connection, where no other coroutine's MULTI can meet the WATCH.
   asio::awaitable<void> apply(redis::Client& redis, std::vector<Batch> batches) {
     if (config.redis.cluster && batches.size() > 1) {
       for (auto& batch : batches) {
@@ -628,11 +628,12 @@ struct EventProcessor::Impl {
   /// its own), idempotently, so that a transaction replayed after a crash writes it again.
   /// Returns the position in `tx` of the history's LPUSH, if any.
   std::optional<std::size_t> write_customer(std::vector<std::vector<std::string>>& tx,
-                      std::vector<std::vector<std::string>>& index, const std::string& id,
-                      const std::vector<std::optional<std::string>>& read,
-                      const CustomerState& state,
-                      const std::vector<ingest::ChannelAddress>& before,
-                      const std::vector<std::string>& history) {
+                                            std::vector<std::vector<std::string>>& index,
+                                            const std::string& id,
+                                            const std::vector<std::optional<std::string>>& read,
+                                            const CustomerState& state,
+                                            const std::vector<ingest::ChannelAddress>& before,
+                                            const std::vector<std::string>& history) {
     // Only the fields that changed are written. A field back to empty (no runs, no
     // orders) is removed: it reads the same when absent and takes no memory.
     auto empty_stats = state.stats.orders == 0 && state.stats.revenue == 0 &&
