@@ -138,6 +138,9 @@ void incr(Commands& tx, const std::string& workflow, const std::string& field) {
 OJson customer_view(const std::string& id, const CustomerState& c, const config::Config& config,
                     int64_t now_ms) {
   OJson view = c.traits.is_object() ? c.traits : OJson::object();
+  // An object is a vector of (const key, value) pairs, which it copies, not moves, when it
+  // grows: room for the fields added below is made first.
+  view.get_ref<OJson::object_t&>().reserve(view.size() + 5);
   view["id"] = id;
   view["stats"] =
       ingest::stats_to_json(c.stats, ingest::Timestamp(std::chrono::milliseconds(now_ms)),
@@ -162,9 +165,13 @@ OJson customer_view(const std::string& id, const CustomerState& c, const config:
 namespace {
 
 OJson event_view(const ingest::Event& event) {
-  return {{"name", event.event},
-          {"properties", parse_object(event.properties)},
-          {"timestamp", ingest::format_rfc3339(event.timestamp)}};
+  // Built field by field: an initializer list would copy the parsed properties.
+  OJson view = OJson::object();
+  view.get_ref<OJson::object_t&>().reserve(3);
+  view["name"] = event.event;
+  view["properties"] = parse_object(event.properties);
+  view["timestamp"] = ingest::format_rfc3339(event.timestamp);
+  return view;
 }
 
 expr::TimePoint expr_time(int64_t ms) {
@@ -471,7 +478,8 @@ void Engine::decide(const std::string& customer_id, CustomerState& customer,
           continue;
         }
       }
-      // A run's steps may have updated the traits: the next workflow sees them.
+      // A run that starts takes the views; its steps may also have updated the traits:
+      // the next workflow sees them anew.
       if (enter(s, customer_id, customer, *workflow, event, tx, {&customer_json, &event_json}))
         built = false;
     }
@@ -481,7 +489,7 @@ void Engine::decide(const std::string& customer_id, CustomerState& customer,
 
 bool Engine::enter(const Snapshot& s, const std::string& customer_id, CustomerState& customer,
                    const workflows::Workflow& workflow, const ingest::Event& event, Commands& tx,
-                   const std::pair<const OJson*, const OJson*>& views) {
+                   const std::pair<OJson*, OJson*>& views) {
   if (customer.runs.contains(workflow.id)) {
     incr(tx, workflow.id, "skipped_active");
     return false;
@@ -639,21 +647,24 @@ void Engine::update_runs(const Snapshot& s, const std::string& customer_id,
 void Engine::start_run(const Snapshot& s, const std::string& customer_id,
                        CustomerState& customer, const workflows::Workflow& workflow,
                        const ingest::Event& event, Commands& tx,
-                       const std::pair<const OJson*, const OJson*>& views) {
+                       const std::pair<OJson*, OJson*>& views) {
   const auto now_ms = clock_.now_ms();
-  OJson event_json = views.second ? *views.second : event_view(event);
+  OJson event_json = views.second ? std::move(*views.second) : event_view(event);
   // The entry time is the event's: processing the same event again yields the same run id.
   const auto entered_ms = ms_of(event.timestamp);
   const auto run_id =
       hex(fnv1a(customer_id + '\x1f' + workflow.id + '\x1f' + std::to_string(entered_ms)));
-  OJson run{{"id", run_id},
-            {"version", workflow_version(workflow)},
-            {"path", OJson::array({0})},
-            {"step", ""},
-            {"state", "running"},
-            {"wake_at", nullptr},
-            {"entered_at", rfc3339_ms(entered_ms)},
-            {"event", event_json}};
+  // Field by field: an initializer list would copy the event once more.
+  OJson run = OJson::object();
+  run.get_ref<OJson::object_t&>().reserve(9);
+  run["id"] = run_id;
+  run["version"] = workflow_version(workflow);
+  run["path"] = OJson::array({0});
+  run["step"] = "";
+  run["state"] = "running";
+  run["wake_at"] = nullptr;
+  run["entered_at"] = rfc3339_ms(entered_ms);
+  run["event"] = event_json;
   auto& history = customer.entries[workflow.id];
   if (!history.is_object()) history = OJson::object();
   // The run id is new unless an earlier run of this workflow entered at this time or
@@ -686,7 +697,7 @@ void Engine::start_run(const Snapshot& s, const std::string& customer_id,
       workflow,
       tx,
       now_ms,
-      views.first ? *views.first : customer_view(customer_id, customer, config_, now_ms),
+      views.first ? std::move(*views.first) : customer_view(customer_id, customer, config_, now_ms),
       std::move(event_json),
       OJson{
           {"workflow", workflow.id}, {"variant", nullptr}, {"entered_at", rfc3339_ms(entered_ms)}}};
@@ -962,6 +973,7 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
     // The walk's views are lent to the templates' context, not copied, and given back
     // however rendering ends.
     OJson context = OJson::object();
+    context.get_ref<OJson::object_t&>().reserve(6);  // growing would copy what is lent
     context["customer"] = std::move(w.customer_json);
     context["event"] = std::move(w.event_json);
     context["run"] = std::move(w.run_json);

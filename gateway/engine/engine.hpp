@@ -169,15 +169,14 @@ class Engine final : public EventSink {
 
   /// Applies the entry rules, then starts a run. False when a rule refused it.
   /// `views`, when given, are the customer's and the event's views (customer_view,
-  /// event_view) as they stand: a run's start does not change them.
+  /// event_view) as they stand; a run that starts takes them (they are moved from), a
+  /// refusal leaves them as they were.
   bool enter(const Snapshot& s, const std::string& customer_id, CustomerState& customer,
              const workflows::Workflow& workflow, const ingest::Event& event, Commands& tx,
-             const std::pair<const nlohmann::ordered_json*, const nlohmann::ordered_json*>&
-                 views = {});
+             const std::pair<nlohmann::ordered_json*, nlohmann::ordered_json*>& views = {});
   void start_run(const Snapshot& s, const std::string& customer_id, CustomerState& customer,
                  const workflows::Workflow& workflow, const ingest::Event& event, Commands& tx,
-                 const std::pair<const nlohmann::ordered_json*, const nlohmann::ordered_json*>&
-                     views = {});
+                 const std::pair<nlohmann::ordered_json*, nlohmann::ordered_json*>& views = {});
   /// Goals, exit_when and wait_for of the customer's runs for one event.
   void update_runs(const Snapshot& s, const std::string& customer_id, CustomerState& customer,
                    const ingest::Event& event, Commands& tx);
