@@ -143,7 +143,9 @@ TEST_CASE("a customer's history keeps the latest 50 events, newest first, and at
   Consumer consumer(redis, "c1", &sink);
   // (The sink sees an event before its pass commits: the lengths are waited for too.)
   REQUIRE(run_until({&consumer},
-                    [&] { return sink.seen.size() == 73 && length("dora") == 3 && length("carl") == 70; },
+                    [&] {
+                      return sink.seen.size() == 73 && length("dora") == 3 && length("carl") == 70;
+                    },
                     std::chrono::seconds(20)));  // carl: trimmed with the partition's next pass
   CHECK_THAT(newest("carl", 0), Catch::Contains("\"n\": 69"));
   CHECK_THAT(newest("carl", 49), Catch::Contains("\"n\": 20"));
@@ -151,7 +153,10 @@ TEST_CASE("a customer's history keeps the latest 50 events, newest first, and at
   for (int n = 70; n < 75; ++n) append(redis, "carl", "page.viewed", n);
   for (int n = 3; n < 60; ++n) append(redis, "dora", "page.viewed", n);  // 60 in all
   REQUIRE(run_until({&consumer},
-                    [&] { return sink.seen.size() == 135 && length("dora") == 60 && length("carl") == 50; },
+                    [&] {
+                      return sink.seen.size() == 135 && length("dora") == 60 &&
+                             length("carl") == 50;
+                    },
                     std::chrono::seconds(20)));  // carl: its pass trimmed it, its new events first
   CHECK_THAT(newest("carl", 0), Catch::Contains("\"n\": 74"));
   CHECK_THAT(newest("carl", 49), Catch::Contains("\"n\": 25"));
