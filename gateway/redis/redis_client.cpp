@@ -327,11 +327,6 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void ready() {
     state = State::kReady;
     ready_flag = true;
-    // Watch the socket from now on, not only once a command has been sent: a connection
-    // that Redis closes while idle (a restart, a connection made while it shut down) is
-    // then noticed and replaced at once, instead of failing the next command.
-    want_read = true;
-    arm_read();
     backoff = kMinBackoff;
     last_error.clear();
     if (ever_connected) log->info("reconnected to {}", url.redacted());

@@ -95,6 +95,19 @@ TEST_CASE("while Redis is down commands fail with 503 unavailable, and the clien
   CHECK(run(c.ioc, c.client.command("GET", "before")).str == "1");  // append-only kept it
 }
 
+TEST_CASE("a connection Redis closes before its first command is replaced before it is used") {
+  RedisServer redis;
+  Connected c(redis.url());  // connected, no command sent yet
+  auto killed = redis.cli({"CLIENT", "KILL", "TYPE", "normal"});  // every client but redis-cli
+  REQUIRE(killed == "1");
+  // The socket is watched from the connect on (hiredis asks for reads once connected), so
+  // the close is noticed while idle and the client connects again (backoff from 50 ms):
+  // the next command goes out on a live connection instead of failing with a 503.
+  run_until(c.ioc, [] { return false; }, std::chrono::milliseconds(500));
+  REQUIRE(c.client.connected());
+  CHECK(run(c.ioc, c.client.command("PING")).str == "PONG");
+}
+
 TEST_CASE("commands in flight when the connection drops fail instead of hanging") {
   RedisServer redis;
   Connected c(redis.url());
