@@ -43,59 +43,59 @@ struct RootReply {
   Reply reply;
 };
 
-Reply* place(const redisReadTask* task, RootReply*& root) {
-  root = nullptr;
+/// Where a reply being read goes: a new root (its header typed as the task), or its slot
+/// in the parent's elements. `obj` is what hiredis keeps for it.
+struct Placed {
+  void* obj;
+  Reply* reply;
+  RootReply* root;  // null for an element
+};
+
+Placed place(const redisReadTask* task) {
   if (!task->parent) {
-    root = new RootReply;
-    return &root->reply;
+    auto* root = new RootReply;
+    root->head.type = task->type;
+    return {root, &root->reply, root};
   }
   auto* parent_obj = task->parent->obj;
   Reply* parent = task->parent->parent ? static_cast<Reply*>(parent_obj)
                                        : &static_cast<RootReply*>(parent_obj)->reply;
-  return &parent->elements[static_cast<std::size_t>(task->idx)];
+  auto* r = &parent->elements[static_cast<std::size_t>(task->idx)];
+  return {r, r, nullptr};
 }
 
-void* created(RootReply* root, Reply* r) { return root ? static_cast<void*>(root) : r; }
-
 void* create_string(const redisReadTask* task, char* str, std::size_t len) {
-  RootReply* root;
-  auto* r = place(task, root);
-  r->type = task->type == REDIS_REPLY_ERROR    ? Reply::Type::kError
-            : task->type == REDIS_REPLY_STATUS ? Reply::Type::kStatus
-                                               : Reply::Type::kString;
-  r->str.assign(str, len);
-  if (root) {
-    root->head.type = task->type;
-    root->head.str = r->str.data();
-    root->head.len = r->str.size();
+  auto p = place(task);
+  p.reply->type = task->type == REDIS_REPLY_ERROR    ? Reply::Type::kError
+                  : task->type == REDIS_REPLY_STATUS ? Reply::Type::kStatus
+                                                     : Reply::Type::kString;
+  p.reply->str.assign(str, len);
+  if (p.root) {
+    p.root->head.str = p.reply->str.data();
+    p.root->head.len = p.reply->str.size();
   }
-  return created(root, r);
+  return p.obj;
 }
 
 void* create_array(const redisReadTask* task, int elements) {
-  RootReply* root;
-  auto* r = place(task, root);
-  r->type = Reply::Type::kArray;
-  r->elements.resize(static_cast<std::size_t>(std::max(elements, 0)));
-  if (root) root->head.type = REDIS_REPLY_ARRAY;
-  return created(root, r);
+  auto p = place(task);
+  p.reply->type = Reply::Type::kArray;
+  p.reply->elements.resize(static_cast<std::size_t>(std::max(elements, 0)));
+  return p.obj;
 }
 
 void* create_integer(const redisReadTask* task, long long value) {
-  RootReply* root;
-  auto* r = place(task, root);
-  r->type = Reply::Type::kInteger;
-  r->integer = value;
-  if (root) root->head.type = REDIS_REPLY_INTEGER;
-  return created(root, r);
+  auto p = place(task);
+  p.reply->type = Reply::Type::kInteger;
+  p.reply->integer = value;
+  return p.obj;
 }
 
 void* create_nil(const redisReadTask* task) {
-  RootReply* root;
-  auto* r = place(task, root);
-  r->type = Reply::Type::kNil;
-  if (root) root->head.type = REDIS_REPLY_NIL;
-  return created(root, r);
+  auto p = place(task);
+  p.reply->type = Reply::Type::kNil;
+  if (p.root) p.root->head.type = REDIS_REPLY_NIL;  // the task of "$-1" is a string's
+  return p.obj;
 }
 
 // hiredis frees only a reply's root (its elements belong to it).
