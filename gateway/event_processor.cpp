@@ -158,15 +158,12 @@ struct EventProcessor::Impl {
   }
   std::set<unsigned> gauged;   // partitions whose pending-timer gauge this worker set
 
-  /// Removes the consumer group that earlier gateways read the event streams with: its
-  /// pending list would only hold entries that are still in the stream anyway.
-  asio::awaitable<void> forget_group(redis::Client& redis) {
-    for (unsigned p = 0; p < config.redis.partitions; ++p) {
-      auto r = co_await redis.command("XGROUP", "DESTROY", keys::stream(p), keys::kOldGroup);
-      if (r.is_error() && r.str.find("no such key") == std::string::npos &&
-          r.str.find("NOGROUP") == std::string::npos)
-        log->debug("partition {}: XGROUP DESTROY: {}", p, r.str);
-    }
+  /// Removes the consumer group that earlier gateways read a partition's stream with: its
+  /// pending list would only hold entries that are still in the stream anyway. Done by
+  /// whoever takes the partition; an error (no stream, no group) changes nothing.
+  asio::awaitable<void> forget_group(redis::Client& redis, unsigned p) {
+    auto r = co_await redis.command("XGROUP", "DESTROY", keys::stream(p), keys::kOldGroup);
+    if (r.is_error()) log->debug("partition {}: XGROUP DESTROY: {}", p, r.str);
   }
 
   /// Heartbeat, lease renewal, and taking or giving partitions towards a fair share.
@@ -214,6 +211,7 @@ struct EventProcessor::Impl {
         auto r = co_await redis.command("SET", keys::lease(p), consumer, "NX", "PX",
                                         std::to_string(kLeaseMs));
         if (r.type != redis::Reply::Type::kStatus) continue;
+        co_await forget_group(redis, p);
         owned.insert(p);
       }
     }
@@ -717,7 +715,6 @@ struct EventProcessor::Impl {
 
   asio::awaitable<void> run(redis::Client& reader, redis::Client& writer) {
     asio::steady_timer pause(co_await asio::this_coro::executor);
-    bool group_forgotten = false;
     for (;;) {
       bool failed = false;
       try {
@@ -732,10 +729,6 @@ struct EventProcessor::Impl {
           pause.expires_after(std::chrono::milliseconds(200));
           co_await pause.async_wait(asio::use_awaitable);
           continue;
-        }
-        if (!group_forgotten) {
-          co_await forget_group(writer);
-          group_forgotten = true;
         }
         if (SteadyClock::now() - last_heartbeat >= kHeartbeat) {
           co_await rebalance(writer);

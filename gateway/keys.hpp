@@ -70,8 +70,8 @@ inline std::string timer_bucket(unsigned p, unsigned bucket) {
 inline std::string timer_count(unsigned p) { return "herald:tmn:" + partition_tag(p); }
 /// Live consumers, scored by their last heartbeat (ms).
 inline const std::string kConsumers = "herald:consumers";
-/// The consumer group earlier gateways read the event streams with (removed at start-up:
-/// partitions are now read from their owner's committed cursor).
+/// The consumer group earlier gateways read the event streams with, removed by whoever
+/// takes a partition: a partition's owner reads its stream from the start.
 inline const std::string kOldGroup = "herald";
 
 /// The customer's profile: a hash with traits, stats, consent, created_at, updated_at.
