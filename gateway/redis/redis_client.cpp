@@ -32,6 +32,11 @@ constexpr auto kCommandTimeout = std::chrono::seconds(5);
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kMinBackoff = std::chrono::milliseconds(50);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
+// A command that finds the connection down starts a connection attempt at once, unless
+// one started within kKickInterval, and waits up to kReadyWait for it instead of failing
+// while the back-off (up to kMaxBackoff) runs out after Redis is back.
+constexpr auto kKickInterval = std::chrono::milliseconds(100);
+constexpr auto kReadyWait = std::chrono::milliseconds(1000);
 
 // hiredis builds each reply with these functions straight into a Reply, instead of its
 // own redisReply tree that would then be copied and freed. A reply's root carries a
@@ -139,13 +144,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   enum class State { kStopped, kConnecting, kHandshake, kReady };
 
   Impl(asio::io_context& ioc, RedisUrl url)
-      : ioc(ioc), url(std::move(url)), retry_timer(ioc), watchdog(ioc), resolver(ioc),
-        log(herald::log::get("redis")) {}
+      : ioc(ioc), url(std::move(url)), retry_timer(ioc), watchdog(ioc), ready_timer(ioc),
+        resolver(ioc), log(herald::log::get("redis")) {}
 
   asio::io_context& ioc;
   RedisUrl url;
   asio::steady_timer retry_timer;
   asio::steady_timer watchdog;
+  asio::steady_timer ready_timer;  // bounds the waits of `waiters`
   asio::ip::tcp::resolver resolver;
   std::shared_ptr<spdlog::logger> log;
 
@@ -157,11 +163,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::atomic<bool> ready_flag{false};  // state == kReady, readable from any thread
   bool stopping = false;
   bool retry_scheduled = false;
+  uint64_t retries = 0;  // numbers the scheduled retries
   bool ever_connected = false;
   Clock::time_point connect_started;
   std::chrono::milliseconds backoff = kMinBackoff;
   std::string last_error = "not connected yet";
   std::deque<Clock::time_point> in_flight;  // send times, in reply order
+  /// Commands waiting for the connection attempt they started: true once ready, false
+  /// when it failed or kReadyWait ran out.
+  std::vector<std::function<void(bool)>> waiters;
   std::mt19937 rng{std::random_device{}()};
 
   // --- the hiredis event-loop adapter -------------------------------------------------
@@ -294,6 +304,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (!explained) self->last_error = status == REDIS_OK ? "connection closed" : context->errstr;
     if (was_ready) self->log->warn("lost the connection to {}: {}", self->url.redacted(), self->last_error);
     self->schedule_retry();
+    self->release_waiters(false);
   }
 
   void handshake() {
@@ -332,6 +343,48 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (ever_connected) log->info("reconnected to {}", url.redacted());
     else log->debug("connected to {}", url.redacted());
     ever_connected = true;
+    release_waiters(true);
+  }
+
+  /// Runs `then(true)` once the connection is ready, at once when it is. A connection
+  /// waiting out its back-off is tried again now (at most every kKickInterval); `then`
+  /// gets false when that attempt fails, when none may start yet, or after kReadyWait.
+  void when_ready(std::function<void(bool)> then) {
+    if (state == State::kReady) {
+      then(true);
+      return;
+    }
+    if (stopping) {
+      then(false);
+      return;
+    }
+    if (state == State::kStopped) {
+      if (!retry_scheduled || Clock::now() - connect_started < kKickInterval) {
+        then(false);
+        return;
+      }
+      retry_timer.cancel();  // its handler sees operation_aborted and does nothing
+      connect();
+      if (state == State::kStopped) {  // failed at once
+        then(false);
+        return;
+      }
+    }
+    waiters.push_back(std::move(then));
+    if (waiters.size() == 1) {
+      ready_timer.expires_after(kReadyWait);
+      ready_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec) self->release_waiters(false);
+      });
+    }
+  }
+
+  void release_waiters(bool ok) {
+    if (waiters.empty()) return;
+    ready_timer.cancel();
+    auto released = std::move(waiters);
+    waiters.clear();
+    for (auto& w : released) w(ok);
   }
 
   void fail_connect(const std::string& why) {
@@ -339,6 +392,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     state = State::kStopped;
     log->debug("cannot connect to {}: {}", url.redacted(), why);
     schedule_retry();
+    release_waiters(false);
   }
 
   void schedule_retry() {
@@ -347,8 +401,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     std::uniform_int_distribution<int> jitter(0, static_cast<int>(backoff.count() / 2));
     retry_timer.expires_after(backoff + std::chrono::milliseconds(jitter(rng)));
     backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
-    retry_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec) self->connect();
+    retry_timer.async_wait([self = shared_from_this(), n = ++retries](boost::system::error_code ec) {
+      // A retry that when_ready() replaced with an attempt of its own may still run: its
+      // number tells.
+      if (!ec && n == self->retries && self->retry_scheduled) self->connect();
     });
   }
 
@@ -372,6 +428,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         self->state = State::kStopped;
         self->in_flight.clear();
         self->schedule_retry();
+        self->release_waiters(false);
       }
       self->arm_watchdog();
     });
@@ -389,6 +446,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
     state = State::kStopped;
     ready_flag = false;
+    release_waiters(false);
   }
 
   // --- commands ------------------------------------------------------------------------
@@ -430,6 +488,26 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       delete this;
     }
   };
+
+  /// Sends `commands` back to back; `done` gets their replies in order.
+  void send_pipeline(const std::vector<std::vector<std::string>>& commands,
+                     std::shared_ptr<Completion<std::vector<Reply>>> done) {
+    // Owned by its callbacks: the last reply (or a failure to send) deletes it.
+    auto* batch = new PipelineBatch;
+    batch->done = std::move(done);
+    batch->impl = shared_from_this();
+    batch->replies.resize(commands.size());
+    batch->slots.reserve(commands.size());
+    for (std::size_t i = 0; i < commands.size(); ++i) batch->slots.emplace_back(batch, i);
+    batch->remaining = commands.size();
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      if (!send_formatted(commands[i], on_batch_reply, &batch->slots[i])) {
+        // Commands already queued still answer; count the rest as failed now.
+        batch->drop(commands.size() - i);
+        return;
+      }
+    }
+  }
 
   static void on_batch_reply(redisAsyncContext* context, void* reply, void* privdata) {
     auto* slot = static_cast<std::pair<PipelineBatch*, std::size_t>*>(privdata);
@@ -528,15 +606,21 @@ asio::awaitable<Reply> Client::command(const std::vector<std::string>& args) {
         using H = decltype(handler);
         std::shared_ptr<Completion<Reply>> done =
             std::make_shared<CompletionImpl<Reply, H>>(std::move(handler));
-        if (impl->state != Impl::State::kReady) {
-          done->complete(impl->unavailable(), Reply{});
+        auto send = [impl, done](const std::vector<std::string>& command) {
+          bool sent = impl->send_raw(command, [impl, done](Reply* r) {
+            if (!r) done->complete(impl->unavailable(), Reply{});
+            else done->complete(nullptr, std::move(*r));
+          });
+          if (!sent) done->complete(impl->unavailable(), Reply{});
+        };
+        if (impl->state == Impl::State::kReady) {
+          send(args);
           return;
         }
-        bool sent = impl->send_raw(args, [impl, done](Reply* r) {
-          if (!r) done->complete(impl->unavailable(), Reply{});
-          else done->complete(nullptr, std::move(*r));
+        impl->when_ready([impl, done, send, args](bool ready) {
+          if (ready) send(args);
+          else done->complete(impl->unavailable(), Reply{});
         });
-        if (!sent) done->complete(impl->unavailable(), Reply{});
       },
       asio::use_awaitable);
 }
@@ -555,25 +639,14 @@ asio::awaitable<std::vector<Reply>> Client::pipeline(
           done->complete(nullptr, {});
           return;
         }
-        if (impl->state != Impl::State::kReady) {
-          done->complete(impl->unavailable(), {});
+        if (impl->state == Impl::State::kReady) {
+          impl->send_pipeline(commands, std::move(done));
           return;
         }
-        // Owned by its callbacks: the last reply (or a failure to send) deletes it.
-        auto* batch = new Impl::PipelineBatch;
-        batch->done = std::move(done);
-        batch->impl = impl;
-        batch->replies.resize(commands.size());
-        batch->slots.reserve(commands.size());
-        for (std::size_t i = 0; i < commands.size(); ++i) batch->slots.emplace_back(batch, i);
-        batch->remaining = commands.size();
-        for (std::size_t i = 0; i < commands.size(); ++i) {
-          if (!impl->send_formatted(commands[i], Impl::on_batch_reply, &batch->slots[i])) {
-            // Commands already queued still answer; count the rest as failed now.
-            batch->drop(commands.size() - i);
-            return;
-          }
-        }
+        impl->when_ready([impl, done, commands](bool ready) {
+          if (ready) impl->send_pipeline(commands, done);
+          else done->complete(impl->unavailable(), {});
+        });
       },
       asio::use_awaitable);
 }

@@ -95,6 +95,31 @@ TEST_CASE("while Redis is down commands fail with 503 unavailable, and the clien
   CHECK(run(c.ioc, c.client.command("GET", "before")).str == "1");  // append-only kept it
 }
 
+TEST_CASE("once Redis is back the next command is served, not failed until the back-off ends") {
+  RedisServer redis;
+  Connected c(redis.url());
+  run(c.ioc, c.client.command("SET", "before", "1"));
+  redis.stop();
+  // Idle through the outage: the retries back off to their 2 s ceiling (50 ms doubling).
+  run_until(c.ioc, [] { return false; }, std::chrono::milliseconds(4000));
+  REQUIRE_FALSE(c.client.connected());
+  redis.start();
+  // The client would next try on its own up to 3 s from now; the command tries at once.
+  auto started = std::chrono::steady_clock::now();
+  CHECK(run(c.ioc, c.client.command("GET", "before")).str == "1");
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(1));
+  CHECK(c.client.connected());
+  // A pipeline takes the same path.
+  redis.stop();
+  run_until(c.ioc, [] { return false; }, std::chrono::milliseconds(4000));
+  redis.start();
+  std::vector<std::vector<std::string>> both{{"GET", "before"}, {"PING"}};
+  auto replies = run(c.ioc, c.client.pipeline(both));
+  REQUIRE(replies.size() == 2);
+  CHECK(replies[0].str == "1");
+  CHECK(replies[1].str == "PONG");
+}
+
 TEST_CASE("a connection Redis closes before its first command is replaced before it is used") {
   RedisServer redis;
   Connected c(redis.url());  // connected, no command sent yet
