@@ -395,16 +395,47 @@ TEST_CASE("events round-trip through stream fields", "[ingest][parser]") {
   const Event event = track(R"({"userId":"u","anonymousId":"a","event":"e","messageId":"m",
     "properties":{"x":1},"sentAt":"2024-03-01T11:00:00Z","context":{"traits":{"plan":"p"}}})");
   const StreamFields fields = to_stream_fields(event);
-  CHECK(fields.at(0) == std::pair<std::string, std::string>("type", "track"));
+  REQUIRE(fields.size() == 1);  // one packed field
+  CHECK(fields[0].first == "e");
+  CHECK(fields[0].second.rfind("15:track1:u1:e", 0) == 0);
   const auto back = from_stream_fields(fields);
   REQUIRE(back);
   CHECK(*back == event);
+  CHECK(back->sent_at);
+  CHECK_FALSE(back->original_timestamp);
 
   auto identify = parse(Endpoint::kIdentify, R"({"userId":"u","traits":{"a":1}})").events.at(0);
   const auto identify_back = from_stream_fields(to_stream_fields(identify));
   REQUIRE(identify_back);
   CHECK(*identify_back == identify);
   CHECK_FALSE(from_stream_fields({{"type", "page"}, {"user_id", "u"}}));
+
+  // Damaged packed entries are refused, never read past their end.
+  const auto& good = fields[0].second;
+  for (std::size_t cut = 0; cut < good.size(); ++cut) {
+    INFO(cut);
+    CHECK_FALSE(from_stream_fields({{"e", good.substr(0, cut)}}));
+  }
+  CHECK_FALSE(from_stream_fields({{"e", good + "0:"}}));
+  CHECK_FALSE(from_stream_fields({{"e", "2" + good.substr(1)}}));
+  CHECK_FALSE(from_stream_fields({{"e", "199:track"}}));
+}
+
+TEST_CASE("stream entries of the field-per-member layout are still read", "[ingest][parser]") {
+  // As earlier versions appended them, which a stream may still hold after an upgrade.
+  const auto event = from_stream_fields(
+      {{"type", "track"}, {"user_id", "u"}, {"event", "e"}, {"properties", R"({"x":1})"},
+       {"traits", "{}"}, {"context", "{}"}, {"integrations", "{}"},
+       {"timestamp", "2024-03-01T11:00:00.000Z"}, {"received_at", "2024-03-01T11:00:01.000Z"},
+       {"message_id", "m"}});
+  REQUIRE(event);
+  CHECK(event->user_id == "u");
+  CHECK(event->event == "e");
+  CHECK(event->properties == R"({"x":1})");
+  CHECK(event->message_id == "m");
+  CHECK(format_rfc3339(event->received_at) == "2024-03-01T11:00:01.000Z");
+  // Re-packed, it reads back the same.
+  CHECK(from_stream_fields(to_stream_fields(*event)) == event);
 }
 
 TEST_CASE("one parser serves many requests", "[ingest][parser]") {

@@ -29,12 +29,23 @@ def resp(args):
     return b"".join(out)
 
 
+def packed(fields):
+    """An event as ingest packs it into its stream entry's one field `e` (see
+    gateway/ingest/event.hpp, pack_event): "1", then each member as LENGTH ":" BYTES."""
+    out = [b"1"]
+    for f in fields:
+        b = f.encode()
+        out.append(b"%d:%s" % (len(b), b))
+    return b"".join(out)
+
+
 def main():
     customers, events, partitions, names = (int(x) for x in sys.argv[1:5])
     run_id = sys.argv[5]
     rng = random.Random(42)
     now = time.time()
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % int(now % 1 * 1000)
+    stamp = str(int(now * 1000))
+    compact = {"separators": (",", ":")}  # as ingest minifies JSON
     backlog = [0] * partitions
     out = sys.stdout.buffer
     chunk = []
@@ -45,13 +56,15 @@ def main():
             traits = "{}"
             if k == 0:
                 traits = json.dumps({"email": "%s@example.com" % user, "first_name": "C%d" % i,
-                                     "plan": rng.choice(["free", "pro", "team"])})
+                                     "plan": rng.choice(["free", "pro", "team"])}, **compact)
             name = "page.viewed" if rng.random() < 0.5 else "ev.%d" % rng.randrange(names)
-            props = json.dumps({"total": rng.randint(1, 200), "sku": "sku-%d" % rng.randint(1, 50)})
-            chunk.append(resp(["XADD", "herald:ev:{p%d}" % p, "*", "type", "track", "user_id", user,
-                               "event", name, "properties", props,
-                               "traits", traits, "context", "{}", "integrations", "{}",
-                               "timestamp", stamp, "received_at", stamp]))
+            props = json.dumps({"total": rng.randint(1, 200), "sku": "sku-%d" % rng.randint(1, 50)},
+                               **compact)
+            # type, user_id, event, properties, traits, context, integrations, timestamp,
+            # received_at, message_id, anonymous_id, sent_at, original_timestamp
+            entry = packed(["track", user, name, props, traits, "{}", "{}", stamp, stamp,
+                            "", "", "", ""])
+            chunk.append(resp(["XADD", "herald:ev:{p%d}" % p, "*", "e", entry]))
             backlog[p] += 1
             if len(chunk) >= 10000:
                 out.write(b"".join(chunk))
