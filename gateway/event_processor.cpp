@@ -104,6 +104,24 @@ class Counters {
   std::map<std::pair<std::string, std::optional<std::string>>, long long> sums_;
 };
 
+/// A customer's profile hash as read (HGETALL: the whole hash in two arguments, where
+/// HMGET would name each field), as kProfileFields' values in their order, nullopt for
+/// those absent. Other fields of the hash are not the processor's. The strings are moved
+/// out of `reply`.
+std::vector<std::string> profile_read(const std::string& id) { return {"HGETALL", keys::customer(id)}; }
+
+std::vector<std::optional<std::string>> profile_values(redis::Reply& reply) {
+  std::vector<std::optional<std::string>> values(kProfileFields.size());
+  auto& kv = reply.elements;
+  for (std::size_t i = 0; i + 1 < kv.size(); i += 2)
+    for (std::size_t f = 0; f < kProfileFields.size(); ++f)
+      if (kv[i].str == kProfileFields[f]) {
+        values[f] = std::move(kv[i + 1].str);
+        break;
+      }
+  return values;
+}
+
 /// A sink's decisions into `tx`, counter increments into `counters`.
 void push_decisions(std::vector<std::vector<std::string>>& tx, Counters& counters,
                     Commands& decisions) {
@@ -222,8 +240,13 @@ struct EventProcessor::Impl {
     for (const auto& item : list.elements) {
       if (!item.is_array() || item.elements.size() < 2) continue;
       const auto& id = item.elements[0].str;
-      ingest::StreamFields fields;
       const auto& kv = item.elements[1].elements;
+      if (kv.size() == 2 && kv[0].str == ingest::kPackedField) {  // as ingest writes them
+        if (auto event = ingest::unpack_event(kv[1].str)) out.push_back({id, std::move(*event)});
+        else bad.push_back(id);
+        continue;
+      }
+      ingest::StreamFields fields;
       for (std::size_t i = 0; i + 1 < kv.size(); i += 2) fields.emplace_back(kv[i].str, kv[i + 1].str);
       if (auto event = ingest::from_stream_fields(fields)) out.push_back({id, std::move(*event)});
       else bad.push_back(id);
@@ -287,9 +310,7 @@ struct EventProcessor::Impl {
         list.push_back(&e);
       }
       for (const auto& id : plan.order) {
-        std::vector<std::string> cmd{"HMGET", keys::customer(id)};
-        cmd.insert(cmd.end(), kProfileFields.begin(), kProfileFields.end());
-        reads.push_back(std::move(cmd));
+        reads.push_back(profile_read(id));
       }
     }
     unwatch_first = true;
@@ -327,10 +348,7 @@ struct EventProcessor::Impl {
         continue;
       }
       for (const auto& id : plans[b].order) {
-        std::vector<std::optional<std::string>> values;
-        for (const auto& v : states[next_state++].elements)
-          values.push_back(v.is_nil() ? std::nullopt : std::optional<std::string>(v.str));
-        values.resize(kProfileFields.size());
+        auto values = profile_values(states[next_state++]);
         auto state = customer_from_fields(values);
         auto before = ingest::channel_addresses(state.traits);
         std::vector<std::string> history;
@@ -490,9 +508,7 @@ struct EventProcessor::Impl {
     load.push_back(std::move(watch));
     for (auto p : involved) load.push_back({"GET", keys::lease(p)});
     for (const auto& id : order) {
-      std::vector<std::string> cmd{"HMGET", keys::customer(id)};
-      cmd.insert(cmd.end(), kProfileFields.begin(), kProfileFields.end());
-      load.push_back(std::move(cmd));
+      load.push_back(profile_read(id));
     }
     unwatch_first = true;
     auto loaded = co_await redis.pipeline(load);
@@ -526,10 +542,7 @@ struct EventProcessor::Impl {
       const auto& id = order[i];
       const auto& timers_of = by_customer[id];
       if (lost.count(timers_of.front()->partition)) continue;
-      std::vector<std::optional<std::string>> values;
-      for (const auto& v : loaded[first_state + i].elements)
-        values.push_back(v.is_nil() ? std::nullopt : std::optional<std::string>(v.str));
-      values.resize(kProfileFields.size());
+      auto values = profile_values(loaded[first_state + i]);
       auto state = customer_from_fields(values);
       auto before_addresses = ingest::channel_addresses(state.traits);
       Commands decisions;
