@@ -22,20 +22,31 @@ std::optional<ingest::Timestamp> time_of(const OJson& j, const char* key) {
 
 }  // namespace
 
-CustomerState customer_from_fields(const std::vector<std::optional<std::string>>& values) {
+CustomerState customer_from_fields(const std::vector<std::optional<std::string>>& values,
+                                   bool full) {
   CustomerState c;
-  c.traits = parse_object(values.at(0));
   auto s = parse_object(values.at(1));
   c.stats.orders = s.value("orders", int64_t{0});
   c.stats.revenue = s.value("revenue", 0.0);
   c.stats.first_order_at = time_of(s, "first");
   c.stats.last_order_at = time_of(s, "last");
-  c.consent = parse_object(values.at(2));
   c.created_at = values.at(3).value_or("");
   c.updated_at = values.at(4).value_or("");
-  c.runs = parse_object(values.size() > 5 ? values[5] : std::nullopt);
-  c.entries = parse_object(values.size() > 6 ? values[6] : std::nullopt);
+  c.partial = true;
+  c.source = &values;
+  if (full) c.complete();
   return c;
+}
+
+void CustomerState::complete() {
+  if (!partial) return;
+  const auto& values = *source;
+  traits = parse_object(values.at(0));
+  consent = parse_object(values.at(2));
+  runs = parse_object(values.size() > 5 ? values[5] : std::nullopt);
+  entries = parse_object(values.size() > 6 ? values[6] : std::nullopt);
+  partial = false;
+  source = nullptr;
 }
 
 std::string stats_to_stored(const ingest::OrderStats& stats) {

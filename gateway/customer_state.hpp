@@ -31,13 +31,25 @@ struct CustomerState {
   /// Set by whatever merges into `traits` (an event's traits, a workflow's `update`), so
   /// that unchanged traits are not serialised again to be compared with what was read.
   bool traits_changed = false;
+  /// Loaded without traits, consent, runs and entries (customer_from_fields with
+  /// full = false): they read as empty until complete() loads them, and a state still
+  /// partial when stored leaves them as they were.
+  bool partial = false;
+  /// Of a partial state: the values it was read from, which its reader keeps for as long
+  /// as it uses the state.
+  const std::vector<std::optional<std::string>>* source = nullptr;
+  /// Loads what a partial state left out; nothing otherwise.
+  void complete();
   bool exists() const { return !created_at.empty(); }
 };
 
 inline const std::vector<std::string> kProfileFields{"t", "s", "cs", "ca", "ua", "r", "h"};
 
-/// From the HMGET of kProfileFields (nil replies as nullopt).
-CustomerState customer_from_fields(const std::vector<std::optional<std::string>>& values);
+/// From the values of kProfileFields (nullopt: absent). With `full` false, only the
+/// stats and the times: a partial state (CustomerState::partial), for an event that needs
+/// no more.
+CustomerState customer_from_fields(const std::vector<std::optional<std::string>>& values,
+                                   bool full = true);
 
 std::string stats_to_stored(const ingest::OrderStats& stats);
 

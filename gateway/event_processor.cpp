@@ -122,6 +122,10 @@ std::vector<std::optional<std::string>> profile_values(redis::Reply& reply) {
   return values;
 }
 
+bool has_traits(const ingest::Event& event) {
+  return !event.traits.empty() && event.traits != "{}";
+}
+
 /// A sink's decisions into `tx`, counter increments into `counters`.
 void push_decisions(std::vector<std::vector<std::string>>& tx, Counters& counters,
                     Commands& decisions) {
@@ -349,14 +353,26 @@ struct EventProcessor::Impl {
       }
       for (const auto& id : plans[b].order) {
         auto values = profile_values(states[next_state++]);
-        auto state = customer_from_fields(values);
-        auto before = ingest::channel_addresses(state.traits);
+        // Traits, consent, runs and entries are parsed (and serialised back) only for a
+        // customer whose events bring traits or concern the sink: for the others (a page
+        // view no workflow looks at) the times, the stats and the history are all there
+        // is to change.
+        bool full = false;
+        for (const auto* e : plans[b].by_customer[id])
+          full = full || has_traits(e->event) || (sink && sink->needs_state(e->event));
+        auto state = customer_from_fields(values, full);
+        auto before = state.partial ? std::vector<ingest::ChannelAddress>{}
+                                    : ingest::channel_addresses(state.traits);
         std::vector<std::string> history;
         Commands decisions;
         for (const auto* e : plans[b].by_customer[id]) {
           apply_event(state, e->event, history);
           if (sink) sink->decide(id, state, e->event, decisions);
         }
+        // Completed on the way (the workflows changed since needs_state()): the addresses
+        // before are those of the traits as read.
+        if (!full && !state.partial)
+          before = ingest::channel_addresses(customer_from_fields(values).traits);
         if (auto at = write_customer(txs, index, id, values, state, before, history))
           pushes.emplace_back(*at, p, keys::customer_events(id));
         push_decisions(txs, counters, decisions);
@@ -613,7 +629,8 @@ struct EventProcessor::Impl {
     auto at = ingest::format_rfc3339(event.timestamp);
     if (state.created_at.empty()) state.created_at = at;
     if (state.updated_at.empty() || at > state.updated_at) state.updated_at = at;
-    if (!event.traits.empty() && event.traits != "{}") {
+    if (has_traits(event)) {
+      state.complete();
       merge_traits(state.traits, ingest::parse_stored_json(event.traits));
       state.traits_changed = true;
     }
@@ -649,15 +666,22 @@ struct EventProcessor::Impl {
     // orders) is removed: it reads the same when absent and takes no memory.
     auto empty_stats = state.stats.orders == 0 && state.stats.revenue == 0 &&
                        !state.stats.first_order_at && !state.stats.last_order_at;
+    // A partial state leaves traits, runs and entries as they were read.
+    const bool partial = state.partial;
     std::pair<std::size_t, std::optional<std::string>> fields[] = {
         // Traits no event or step changed are written back as they were read.
-        {0, state.traits_changed || !read[0] ? std::optional<std::string>(state.traits.dump())
-                                             : read[0]},
+        {0, partial || (!state.traits_changed && read[0])
+                ? read[0]
+                : std::optional<std::string>(state.traits.dump())},
         {1, empty_stats ? std::nullopt : std::optional<std::string>(stats_to_stored(state.stats))},
         {3, state.created_at},
         {4, state.updated_at},
-        {5, state.runs.empty() ? std::nullopt : std::optional<std::string>(state.runs.dump())},
-        {6, state.entries.empty() ? std::nullopt : std::optional<std::string>(state.entries.dump())}};
+        {5, partial ? read[5]
+            : state.runs.empty() ? std::nullopt
+                                 : std::optional<std::string>(state.runs.dump())},
+        {6, partial ? read[6]
+            : state.entries.empty() ? std::nullopt
+                                    : std::optional<std::string>(state.entries.dump())}};
     std::vector<std::string> set{"HSET", keys::customer(id)};
     std::vector<std::string> drop{"HDEL", keys::customer(id)};
     for (auto& [field, value] : fields) {
@@ -674,6 +698,7 @@ struct EventProcessor::Impl {
       pushed = tx.size();
       tx.push_back(std::move(push));
     }
+    if (partial) return pushed;  // traits as they were: the address index too
     auto after = ingest::channel_addresses(state.traits);
     for (const auto& a : before)
       if (std::find(after.begin(), after.end(), a) == after.end())

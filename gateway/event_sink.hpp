@@ -26,6 +26,14 @@ class EventSink {
   /// traits updated) are stored and seen by the customer's next event; writes go to `tx`.
   virtual void decide(const std::string& customer_id, CustomerState& customer,
                       const ingest::Event& event, Commands& tx) = 0;
+  /// False when decide() on `event` neither reads nor changes the customer's traits,
+  /// consent, runs or entries: the processor then does not load them (see
+  /// CustomerState::partial) for an event that brings no traits either. Called on a
+  /// worker thread. The default: always needed.
+  virtual bool needs_state(const ingest::Event& event) const {
+    (void)event;
+    return true;
+  }
   /// Called on a worker thread for a timer that is due; must not block. Changes to
   /// `customer` are stored; writes go to `tx` (scheduling timers included, the fired one
   /// again too: it is removed before them). The default ignores timers.

@@ -444,10 +444,27 @@ const workflows::Workflow* Engine::find(const std::string& id, const std::string
   return snapshot()->find(id, version);
 }
 
+namespace {
+
+/// Engine::needs_state under snapshot `s`.
+bool needs_state_in(const Engine::Snapshot& s, const ingest::Event& event) {
+  if (!s.timed.empty() || (s.segments && !s.segments->segments.empty())) return true;
+  if (event.type != ingest::EventType::kTrack) return true;
+  return s.listened.count(event.event) || s.on_event.count(event.event);
+}
+
+}  // namespace
+
+bool Engine::needs_state(const ingest::Event& event) const {
+  return needs_state_in(*snapshot(), event);
+}
+
 void Engine::decide(const std::string& customer_id, CustomerState& customer,
                     const ingest::Event& event, Commands& tx) {
   const auto snap = snapshot();
   const auto& s = *snap;
+  // The workflows may have changed since the processor asked needs_state().
+  if (customer.partial && needs_state_in(s, event)) customer.complete();
   bootstrap(s, tx);
   if (event.type == ingest::EventType::kTrack) {
     const auto now_ms = clock_.now_ms();
@@ -1133,6 +1150,7 @@ void append(Commands& tx, Commands more) {
 void Engine::fire(const Timer& timer, CustomerState& customer, Commands& tx) {
   const auto snap = snapshot();
   const auto& s = *snap;
+  customer.complete();
   bootstrap(s, tx);
   const auto& id = timer.id;
   if (id.rfind(kCronPrefix, 0) == 0) return fire_cron(s, timer, tx);

@@ -157,6 +157,11 @@ class Engine final : public EventSink {
   void decide(const std::string& customer_id, CustomerState& customer, const ingest::Event& event,
               Commands& tx) override;
   void fire(const Timer& timer, CustomerState& customer, Commands& tx) override;
+  /// False for a track event that no workflow triggers on or listens to, while no
+  /// workflow is timed and no segment is defined: decide() then does nothing with the
+  /// customer's traits, runs and entries. Should the workflows change before decide(),
+  /// decide() completes a partial state itself.
+  bool needs_state(const ingest::Event& event) const override;
 
   struct Walk;      // one step walk of one run (engine.cpp)
   struct Snapshot;  // the workflows, templates and segments in effect (engine.cpp)

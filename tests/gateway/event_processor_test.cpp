@@ -174,6 +174,65 @@ TEST_CASE("a customer's history keeps the latest 50 events, newest first, and at
   CHECK_THAT(newest("dora", 49), Catch::Contains("\"n\": 12"));
 }
 
+/// Needs the customer's state for no event; completes it itself for "complete.me" (as
+/// the engine does when its workflows changed after the processor asked).
+class PartialSink final : public gateway::EventSink {
+ public:
+  bool needs_state(const ingest::Event&) const override { return false; }
+  void decide(const std::string&, gateway::CustomerState& customer, const ingest::Event& event,
+              gateway::Commands&) override {
+    seen.push_back(event.event + (customer.partial ? ":partial" : ":full") + ":" +
+                   std::to_string(customer.traits.size()));
+    if (event.event != "complete.me") return;
+    customer.complete();
+    customer.runs["v"] = {{"id", "new"}};
+    customer.traits["email"] = "carol.new@example.com";
+    customer.traits_changed = true;
+  }
+  std::vector<std::string> seen;
+};
+
+TEST_CASE("events the sink needs no state for leave traits, runs and entries as stored") {
+  RedisServer redis;
+  PartialSink sink;
+  test_config();  // the partitions, which the keys below depend on
+  const std::string traits = R"({"email":"carol@example.com","plan":"pro"})";
+  const std::string runs = R"({"w":{"id":"x","state":"waiting"}})";
+  const std::string entries = R"({"w":{"last":1,"count":1}})";
+  redis.cli({"HSET", keys::customer("carol"), "t", traits, "r", runs, "h", entries, "ca",
+             "2024-01-01T00:00:00.000Z", "ua", "2024-01-01T00:00:00.000Z"});
+  redis.cli({"SET", keys::address("email", "carol@example.com"), "carol"});
+  Consumer consumer(redis, "c1", &sink);
+  auto drained = [&] {
+    for (unsigned p = 0; p < 4; ++p)
+      if (redis.cli({"XLEN", keys::stream(p)}) != "0") return false;
+    return true;
+  };
+  append(redis, "carol", "page.viewed", 1);
+  REQUIRE(run_until({&consumer}, [&] { return sink.seen.size() == 1 && drained(); },
+                    std::chrono::seconds(20)));
+  CHECK(sink.seen[0] == "page.viewed:partial:0");  // not parsed
+  CHECK(redis.cli({"HGET", keys::customer("carol"), "t"}) == traits);
+  CHECK(redis.cli({"HGET", keys::customer("carol"), "r"}) == runs);
+  CHECK(redis.cli({"HGET", keys::customer("carol"), "h"}) == entries);
+  CHECK(redis.cli({"HGET", keys::customer("carol"), "ua"}) != "2024-01-01T00:00:00.000Z");
+  CHECK(redis.cli({"LLEN", keys::customer_events("carol")}) == "1");
+  CHECK(redis.cli({"GET", keys::address("email", "carol@example.com")}) == "carol");
+
+  // A sink that completes the state has its changes stored, the address index included.
+  append(redis, "carol", "complete.me", 2);
+  REQUIRE(run_until({&consumer}, [&] { return sink.seen.size() == 2 && drained(); },
+                    std::chrono::seconds(20)));
+  CHECK(sink.seen[1] == "complete.me:partial:0");
+  CHECK_THAT(redis.cli({"HGET", keys::customer("carol"), "r"}),
+             Catch::Contains("\"w\"") && Catch::Contains("\"v\""));
+  CHECK_THAT(redis.cli({"HGET", keys::customer("carol"), "t"}),
+             Catch::Contains("carol.new@example.com") && Catch::Contains("\"plan\":\"pro\""));
+  CHECK(redis.cli({"HGET", keys::customer("carol"), "h"}) == entries);
+  CHECK(redis.cli({"GET", keys::address("email", "carol.new@example.com")}) == "carol");
+  CHECK(redis.cli({"GET", keys::address("email", "carol@example.com")}).empty());
+}
+
 TEST_CASE("two consumers share the partitions and each event is applied once") {
   RedisServer redis;
   RecordingSink sink_a, sink_b;
