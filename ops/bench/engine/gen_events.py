@@ -4,7 +4,8 @@ append for CUSTOMERS customers with EVENTS track events each (the first one carr
 customer's traits), spread over PARTITIONS partitions the way Herald spreads them (FNV-1a
 of the customer id), plus each partition's backlog counter. Half the events are
 `page.viewed` (no workflow triggers on it), half `ev.K` with K uniform in [0, EVENT_NAMES);
-properties.total is uniform in 1..200.
+properties.total is uniform in 1..200. A customer's events are a minute apart, the last
+ones a few seconds before now.
 
     gen_events.py CUSTOMERS EVENTS PARTITIONS EVENT_NAMES RUN_ID | redis-cli --pipe
 """
@@ -44,7 +45,9 @@ def main():
     run_id = sys.argv[5]
     rng = random.Random(42)
     now = time.time()
-    stamp = str(int(now * 1000))
+    # A customer's events a minute apart, the last one a few seconds ago, as a live
+    # site sends them: each event moves the customer's updated_at.
+    start_ms = int(now * 1000) - events * 60000
     compact = {"separators": (",", ":")}  # as ingest minifies JSON
     backlog = [0] * partitions
     out = sys.stdout.buffer
@@ -62,6 +65,7 @@ def main():
                                **compact)
             # type, user_id, event, properties, traits, context, integrations, timestamp,
             # received_at, message_id, anonymous_id, sent_at, original_timestamp
+            stamp = str(start_ms + k * 60000 + i % 1000)
             entry = packed(["track", user, name, props, traits, "{}", "{}", stamp, stamp,
                             "", "", "", ""])
             chunk.append(resp(["XADD", "herald:ev:{p%d}" % p, "*", "e", entry]))
