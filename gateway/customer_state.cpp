@@ -1,5 +1,7 @@
 #include "gateway/customer_state.hpp"
 
+#include <stdexcept>
+
 #include <openssl/sha.h>
 
 #include "gateway/ingest/json_dom.hpp"
@@ -40,6 +42,10 @@ CustomerState customer_from_fields(const std::vector<std::optional<std::string>>
 
 void CustomerState::complete() {
   if (!partial) return;
+  if (!source)
+    throw std::runtime_error(
+        "a customer's state was read without its traits, runs and entries, which are needed "
+        "after all; read again");
   const auto& values = *source;
   traits = parse_object(values.at(0));
   consent = parse_object(values.at(2));

@@ -36,9 +36,10 @@ struct CustomerState {
   /// partial when stored leaves them as they were.
   bool partial = false;
   /// Of a partial state: the values it was read from, which its reader keeps for as long
-  /// as it uses the state.
+  /// as it uses the state; null when they were not read at all.
   const std::vector<std::optional<std::string>>* source = nullptr;
-  /// Loads what a partial state left out; nothing otherwise.
+  /// Loads what a partial state left out; nothing otherwise. Throws std::runtime_error
+  /// when they were not read (the reader then reads again, whole).
   void complete();
   bool exists() const { return !created_at.empty(); }
 };

@@ -104,15 +104,30 @@ class Counters {
   std::map<std::pair<std::string, std::optional<std::string>>, long long> sums_;
 };
 
-/// A customer's profile hash as read (HGETALL: the whole hash in two arguments, where
-/// HMGET would name each field), as kProfileFields' values in their order, nullopt for
-/// those absent. Other fields of the hash are not the processor's. The strings are moved
-/// out of `reply`.
-std::vector<std::string> profile_read(const std::string& id) { return {"HGETALL", keys::customer(id)}; }
+/// A customer's profile hash as read: whole (HGETALL: two arguments, where HMGET would
+/// name each field), or for a partial state (CustomerState::partial) only the fields it
+/// holds: stats and times, without the traits, runs and entries that are most of the
+/// hash's size.
+constexpr std::size_t kPartialFields[] = {1, 3, 4};  // s, ca, ua in kProfileFields
 
-std::vector<std::optional<std::string>> profile_values(redis::Reply& reply) {
+std::vector<std::string> profile_read(const std::string& id, bool full = true) {
+  if (full) return {"HGETALL", keys::customer(id)};
+  std::vector<std::string> cmd{"HMGET", keys::customer(id)};
+  for (auto f : kPartialFields) cmd.push_back(kProfileFields[f]);
+  return cmd;
+}
+
+/// The answer of profile_read() as kProfileFields' values in their order, nullopt for
+/// those absent (or not read). Other fields of the hash are not the processor's. The
+/// strings are moved out of `reply`.
+std::vector<std::optional<std::string>> profile_values(redis::Reply& reply, bool full = true) {
   std::vector<std::optional<std::string>> values(kProfileFields.size());
   auto& kv = reply.elements;
+  if (!full) {
+    for (std::size_t i = 0; i < std::size(kPartialFields) && i < kv.size(); ++i)
+      if (!kv[i].is_nil()) values[kPartialFields[i]] = std::move(kv[i].str);
+    return values;
+  }
   for (std::size_t i = 0; i + 1 < kv.size(); i += 2)
     for (std::size_t f = 0; f < kProfileFields.size(); ++f)
       if (kv[i].str == kProfileFields[f]) {
@@ -298,6 +313,7 @@ struct EventProcessor::Impl {
     }
     struct Plan {
       std::vector<std::string> order;  // customers, first seen first
+      std::vector<bool> full;          // of each customer in `order`: its whole state read
       std::map<std::string, std::vector<const Entry*>> by_customer;
     };
     std::vector<Plan> plans(batches.size());
@@ -314,7 +330,15 @@ struct EventProcessor::Impl {
         list.push_back(&e);
       }
       for (const auto& id : plan.order) {
-        reads.push_back(profile_read(id));
+        // Traits, consent, runs and entries are read (parsed, and serialised back) only
+        // for a customer whose events bring traits or concern the sink: for the others (a
+        // page view no workflow looks at) the times, the stats and the history are all
+        // there is to change.
+        bool full = false;
+        for (const auto* e : plan.by_customer[id])
+          full = full || has_traits(e->event) || (sink && sink->needs_state(e->event));
+        plan.full.push_back(full);
+        reads.push_back(profile_read(id, full));
       }
     }
     unwatch_first = true;
@@ -351,16 +375,14 @@ struct EventProcessor::Impl {
         next_state += plans[b].order.size();
         continue;
       }
-      for (const auto& id : plans[b].order) {
-        auto values = profile_values(states[next_state++]);
-        // Traits, consent, runs and entries are parsed (and serialised back) only for a
-        // customer whose events bring traits or concern the sink: for the others (a page
-        // view no workflow looks at) the times, the stats and the history are all there
-        // is to change.
-        bool full = false;
-        for (const auto* e : plans[b].by_customer[id])
-          full = full || has_traits(e->event) || (sink && sink->needs_state(e->event));
+      for (std::size_t c = 0; c < plans[b].order.size(); ++c) {
+        const auto& id = plans[b].order[c];
+        const bool full = plans[b].full[c];
+        auto values = profile_values(states[next_state++], full);
         auto state = customer_from_fields(values, full);
+        // A partial read cannot be completed (the sink's workflows changed since): the
+        // pass fails before it commits anything and is read again whole.
+        if (!full) state.source = nullptr;
         auto before = state.partial ? std::vector<ingest::ChannelAddress>{}
                                     : ingest::channel_addresses(state.traits);
         std::vector<std::string> history;
@@ -369,10 +391,6 @@ struct EventProcessor::Impl {
           apply_event(state, e->event, history);
           if (sink) sink->decide(id, state, e->event, decisions);
         }
-        // Completed on the way (the workflows changed since needs_state()): the addresses
-        // before are those of the traits as read.
-        if (!full && !state.partial)
-          before = ingest::channel_addresses(customer_from_fields(values).traits);
         if (auto at = write_customer(txs, index, id, values, state, before, history))
           pushes.emplace_back(*at, p, keys::customer_events(id));
         push_decisions(txs, counters, decisions);
