@@ -160,7 +160,8 @@ class Engine final : public EventSink {
   /// False for a track event that no workflow triggers on or listens to, while no
   /// workflow is timed and no segment is defined: decide() then does nothing with the
   /// customer's traits, runs and entries. Should the workflows change before decide(),
-  /// decide() completes a partial state itself.
+  /// decide() asks for the whole state (CustomerState::complete()); the processor, which
+  /// read only part of it, then fails the pass and reads it again whole.
   bool needs_state(const ingest::Event& event) const override;
 
   struct Walk;      // one step walk of one run (engine.cpp)

@@ -172,6 +172,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   /// Commands waiting for the connection attempt they started: true once ready, false
   /// when it failed or kReadyWait ran out.
   std::vector<std::function<void(bool)>> waiters;
+  uint64_t waits = 0;  // numbers the arming of ready_timer
   std::mt19937 rng{std::random_device{}()};
 
   // --- the hiredis event-loop adapter -------------------------------------------------
@@ -373,8 +374,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     waiters.push_back(std::move(then));
     if (waiters.size() == 1) {
       ready_timer.expires_after(kReadyWait);
-      ready_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-        if (!ec) self->release_waiters(false);
+      // Numbered, like the retries: an expiry already queued when the waiters it was
+      // armed for were released must not release later ones.
+      ready_timer.async_wait([self = shared_from_this(), n = ++waits](boost::system::error_code ec) {
+        if (!ec && n == self->waits) self->release_waiters(false);
       });
     }
   }
@@ -382,6 +385,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   void release_waiters(bool ok) {
     if (waiters.empty()) return;
     ready_timer.cancel();
+    ++waits;
     auto released = std::move(waiters);
     waiters.clear();
     for (auto& w : released) w(ok);
