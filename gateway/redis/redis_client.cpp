@@ -32,9 +32,9 @@ constexpr auto kCommandTimeout = std::chrono::seconds(5);
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr auto kMinBackoff = std::chrono::milliseconds(50);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
-// A command that finds the connection down starts a connection attempt at once, unless
-// one started within kKickInterval, and waits up to kReadyWait for it instead of failing
-// while the back-off (up to kMaxBackoff) runs out after Redis is back.
+// A command that finds the connection down moves the next connection attempt to now, or
+// to kKickInterval after the last one began, and waits up to kReadyWait for it instead
+// of failing while the back-off (up to kMaxBackoff) runs out after Redis is back.
 constexpr auto kKickInterval = std::chrono::milliseconds(100);
 constexpr auto kReadyWait = std::chrono::milliseconds(1000);
 
@@ -348,8 +348,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 
   /// Runs `then(true)` once the connection is ready, at once when it is. A connection
-  /// waiting out its back-off is tried again now (at most every kKickInterval); `then`
-  /// gets false when that attempt fails, when none may start yet, or after kReadyWait.
+  /// waiting out its back-off is tried again now, or kKickInterval after its last attempt
+  /// began; `then` gets false when that attempt fails, or after kReadyWait.
   void when_ready(std::function<void(bool)> then) {
     if (state == State::kReady) {
       then(true);
@@ -360,15 +360,23 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       return;
     }
     if (state == State::kStopped) {
-      if (!retry_scheduled || Clock::now() - connect_started < kKickInterval) {
+      if (!retry_scheduled) {  // only between a failure and its retry's scheduling
         then(false);
         return;
       }
-      retry_timer.cancel();  // its handler sees operation_aborted and does nothing
-      connect();
-      if (state == State::kStopped) {  // failed at once
-        then(false);
-        return;
+      // The next attempt: now, or kKickInterval after the last one began, if sooner
+      // than the back-off's.
+      auto now = Clock::now();
+      auto next = std::max(now, connect_started + kKickInterval);
+      if (next <= now) {
+        retry_timer.cancel();  // its handler sees operation_aborted and does nothing
+        connect();
+        if (state == State::kStopped) {  // failed at once
+          then(false);
+          return;
+        }
+      } else if (next < retry_timer.expiry()) {
+        retry_at(next);
       }
     }
     waiters.push_back(std::move(then));
@@ -403,11 +411,18 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (stopping || retry_scheduled) return;
     retry_scheduled = true;
     std::uniform_int_distribution<int> jitter(0, static_cast<int>(backoff.count() / 2));
-    retry_timer.expires_after(backoff + std::chrono::milliseconds(jitter(rng)));
+    auto delay = backoff + std::chrono::milliseconds(jitter(rng));
     backoff = std::min(backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
+    retry_at(Clock::now() + delay);
+  }
+
+  /// (Re)schedules the next connection attempt at `when`.
+  void retry_at(Clock::time_point when) {
+    retry_scheduled = true;
+    retry_timer.expires_at(when);  // a wait already armed ends with operation_aborted
     retry_timer.async_wait([self = shared_from_this(), n = ++retries](boost::system::error_code ec) {
-      // A retry that when_ready() replaced with an attempt of its own may still run: its
-      // number tells.
+      // A retry that was moved, or replaced by when_ready() with an attempt of its own,
+      // may still run: its number tells.
       if (!ec && n == self->retries && self->retry_scheduled) self->connect();
     });
   }

@@ -6,9 +6,9 @@
 // Thread safety: a Client belongs to the io_context it was made with; call it only
 // from that context's thread. Commands from many coroutines are pipelined on the one
 // connection. The client reconnects with back-off. A command that finds it down starts
-// an attempt at once (at most one every 100 ms) and waits for it, up to a second; it
-// throws Unavailable when that attempt fails, and commands in flight when the connection
-// drops throw it too. So Redis back from an outage serves the next command, not the one
+// an attempt at once (or 100 ms after the last one began, if that is sooner than the
+// back-off's) and waits for it, up to a second; it throws Unavailable when that attempt
+// fails, and commands in flight when the connection drops throw it too. So Redis back from an outage serves the next command, not the one
 // after the back-off (up to 2 s) runs out.
 
 #include <memory>

@@ -109,9 +109,11 @@ TEST_CASE("once Redis is back the next command is served, not failed until the b
   CHECK(run(c.ioc, c.client.command("GET", "before")).str == "1");
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(1));
   CHECK(c.client.connected());
-  // A pipeline takes the same path.
+  // A pipeline takes the same path, also right after an attempt that failed: it waits
+  // for the next one, 100 ms after that one began, instead of failing at once.
   redis.stop();
   run_until(c.ioc, [] { return false; }, std::chrono::milliseconds(4000));
+  CHECK_THROWS_AS(run(c.ioc, c.client.command("GET", "before")), Unavailable);
   redis.start();
   std::vector<std::vector<std::string>> both{{"GET", "before"}, {"PING"}};
   auto replies = run(c.ioc, c.client.pipeline(both));
