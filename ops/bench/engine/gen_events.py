@@ -4,8 +4,8 @@ append for CUSTOMERS customers with EVENTS track events each (the first one carr
 customer's traits), spread over PARTITIONS partitions the way Herald spreads them (FNV-1a
 of the customer id), plus each partition's backlog counter. Half the events are
 `page.viewed` (no workflow triggers on it), half `ev.K` with K uniform in [0, EVENT_NAMES);
-properties.total is uniform in 1..200. A customer's events are a minute apart, the last
-ones a few seconds before now.
+properties.total is uniform in 1..200. A customer's events are a minute apart, the last one
+about a minute before now.
 
     gen_events.py CUSTOMERS EVENTS PARTITIONS EVENT_NAMES RUN_ID | redis-cli --pipe
 """
@@ -45,7 +45,7 @@ def main():
     run_id = sys.argv[5]
     rng = random.Random(42)
     now = time.time()
-    # A customer's events a minute apart, the last one a few seconds ago, as a live
+    # A customer's events a minute apart, the last one about a minute ago, as a live
     # site sends them: each event moves the customer's updated_at.
     start_ms = int(now * 1000) - events * 60000
     compact = {"separators": (",", ":")}  # as ingest minifies JSON
