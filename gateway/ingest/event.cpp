@@ -19,9 +19,21 @@ void append_member(std::string& out, std::string_view value) {
   out.append(value);
 }
 
+/// The inverse of to_string(EventType).
+std::optional<EventType> type_of(std::string_view text) {
+  if (text == "track") return EventType::kTrack;
+  if (text == "identify") return EventType::kIdentify;
+  return std::nullopt;
+}
+
+/// What every stored event has: a user, and a name when it is a track.
+bool has_required(const Event& event) {
+  return !event.user_id.empty() && (event.type != EventType::kTrack || !event.event.empty());
+}
+
 void append_time(std::string& out, std::optional<Timestamp> t) {
   if (!t) {
-    out.append("0:");
+    append_member(out, {});
     return;
   }
   char digits[24];
@@ -93,11 +105,9 @@ std::optional<Event> unpack_event(std::string_view in) {
       !take_member(in, message_id) || !take_member(in, anonymous_id) ||
       !take_time(in, event.sent_at) || !take_time(in, event.original_timestamp) || !in.empty())
     return std::nullopt;
-  if (type == "track") event.type = EventType::kTrack;
-  else if (type == "identify") event.type = EventType::kIdentify;
-  else return std::nullopt;
-  if (user_id.empty() || !timestamp || !received_at) return std::nullopt;
-  if (event.type == EventType::kTrack && name.empty()) return std::nullopt;
+  auto kind = type_of(type);
+  if (!kind || !timestamp || !received_at) return std::nullopt;
+  event.type = *kind;
   event.user_id = user_id;
   event.event = name;
   event.properties = properties;
@@ -108,6 +118,7 @@ std::optional<Event> unpack_event(std::string_view in) {
   event.anonymous_id = anonymous_id;
   event.timestamp = *timestamp;
   event.received_at = *received_at;
+  if (!has_required(event)) return std::nullopt;
   return event;
 }
 
@@ -123,13 +134,9 @@ std::optional<Event> from_stream_fields(const StreamFields& fields) {
   bool has_type = false, has_timestamp = false, has_received = false;
   for (const auto& [name, value] : fields) {
     if (name == "type") {
-      if (value == "track") {
-        event.type = EventType::kTrack;
-      } else if (value == "identify") {
-        event.type = EventType::kIdentify;
-      } else {
-        return std::nullopt;
-      }
+      auto kind = type_of(value);
+      if (!kind) return std::nullopt;
+      event.type = *kind;
       has_type = true;
     } else if (name == "user_id") {
       event.user_id = value;
@@ -164,8 +171,7 @@ std::optional<Event> from_stream_fields(const StreamFields& fields) {
       }
     }
   }
-  if (!has_type || !has_timestamp || !has_received || event.user_id.empty()) return std::nullopt;
-  if (event.type == EventType::kTrack && event.event.empty()) return std::nullopt;
+  if (!has_type || !has_timestamp || !has_received || !has_required(event)) return std::nullopt;
   return event;
 }
 
