@@ -700,15 +700,20 @@ struct EventProcessor::Impl {
         {6, partial ? read[6]
             : state.entries.empty() ? std::nullopt
                                     : std::optional<std::string>(state.entries.dump())}};
-    std::vector<std::string> set{"HSET", keys::customer(id)};
-    std::vector<std::string> drop{"HDEL", keys::customer(id)};
+    auto key = keys::customer(id);
+    std::vector<std::string> set{"HSET", key};
+    std::vector<std::string> drop;
     for (auto& [field, value] : fields) {
       if (value == read[field]) continue;
-      if (value) set.push_back(kProfileFields[field]), set.push_back(std::move(*value));
-      else drop.push_back(kProfileFields[field]);
+      if (value) {
+        set.push_back(kProfileFields[field]), set.push_back(std::move(*value));
+      } else {
+        if (drop.empty()) drop = {"HDEL", key};
+        drop.push_back(kProfileFields[field]);
+      }
     }
     if (set.size() > 2) tx.push_back(std::move(set));
-    if (drop.size() > 2) tx.push_back(std::move(drop));
+    if (!drop.empty()) tx.push_back(std::move(drop));
     std::optional<std::size_t> pushed;
     if (!history.empty()) {
       std::vector<std::string> push{"LPUSH", keys::customer_events(id)};

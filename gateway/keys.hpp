@@ -11,16 +11,25 @@
 namespace herald::keys {
 
 /// An id between braces, with `{` `}` and `%` escaped so that an id can never end the
-/// braces early or collide with another id.
-inline std::string id_tag(std::string_view id) {
-  std::string out = "{";
-  for (char c : id) {
-    if (c == '{') out += "%7B";
-    else if (c == '}') out += "%7D";
-    else if (c == '%') out += "%25";
-    else out += c;
+/// braces early or collide with another id; appended to `out`.
+inline void append_id_tag(std::string& out, std::string_view id) {
+  out += '{';
+  if (id.find_first_of("{}%") == std::string_view::npos) {
+    out.append(id);
+  } else {
+    for (char c : id) {
+      if (c == '{') out += "%7B";
+      else if (c == '}') out += "%7D";
+      else if (c == '%') out += "%25";
+      else out += c;
+    }
   }
   out += '}';
+}
+inline std::string id_tag(std::string_view id) {
+  std::string out;
+  out.reserve(id.size() + 2);
+  append_id_tag(out, id);
   return out;
 }
 
@@ -46,13 +55,25 @@ inline std::atomic<unsigned> partitions{16};
 inline void set_partitions(unsigned n) { detail::partitions.store(n, std::memory_order_relaxed); }
 inline unsigned partitions() { return detail::partitions.load(std::memory_order_relaxed); }
 
+/// PREFIX, the customer's tag (below), SUFFIX: a customer's key, built in one allocation
+/// (the processor builds several per event).
+inline std::string customer_key(std::string_view prefix, std::string_view customer_id,
+                                std::string_view suffix = {}) {
+  std::string out;
+  out.reserve(prefix.size() + customer_id.size() + suffix.size() + 32);
+  out.append(prefix);
+  out.append("{p");
+  out.append(std::to_string(partition_of(customer_id, partitions())));
+  out += '}';
+  append_id_tag(out, customer_id);
+  out.append(suffix);
+  return out;
+}
 /// The hash tag of every key of a customer: their partition's, followed by the id. A
 /// customer's state, their partition's event stream and timers, and their segment
 /// memberships share one Redis Cluster slot, so that one transaction processes an event
 /// and removes it from its stream on any Redis.
-inline std::string tag(std::string_view customer_id) {
-  return partition_tag(partition_of(customer_id, partitions())) + id_tag(customer_id);
-}
+inline std::string tag(std::string_view customer_id) { return customer_key({}, customer_id); }
 /// The event stream of a partition.
 inline std::string stream(unsigned p) { return "herald:ev:" + partition_tag(p); }
 /// Pending (appended, not yet processed) events of a partition.
@@ -75,13 +96,17 @@ inline const std::string kConsumers = "herald:consumers";
 inline const std::string kOldGroup = "herald";
 
 /// The customer's profile: a hash with traits, stats, consent, created_at, updated_at.
-inline std::string customer(std::string_view id) { return "herald:c:" + tag(id); }
+inline std::string customer(std::string_view id) { return customer_key("herald:c:", id); }
 /// The customer's recent events, newest first (bounded).
-inline std::string customer_events(std::string_view id) { return "herald:c:" + tag(id) + ":ev"; }
+inline std::string customer_events(std::string_view id) {
+  return customer_key("herald:c:", id, ":ev");
+}
 /// The customer's consent log, oldest first.
-inline std::string consent_log(std::string_view id) { return "herald:c:" + tag(id) + ":cl"; }
+inline std::string consent_log(std::string_view id) { return customer_key("herald:c:", id, ":cl"); }
 /// The customer's messages, newest first.
-inline std::string customer_messages(std::string_view id) { return "herald:c:" + tag(id) + ":msg"; }
+inline std::string customer_messages(std::string_view id) {
+  return customer_key("herald:c:", id, ":msg");
+}
 /// Which customer has this address on this channel.
 inline std::string address(std::string_view channel, std::string_view address) {
   return "herald:addr:" + std::string(channel) + ":" + id_tag(address);

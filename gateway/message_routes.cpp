@@ -38,6 +38,7 @@ Json message_json(const std::vector<redis::Reply>& values) {
     const auto& v = values[i];
     if (v.is_nil()) {
       if (name == "workflow" || name == "run") out[name] = nullptr;
+    
       continue;
     }
     if (name == "timeline" || name == "dead_letter" || name == "converted_by") {

@@ -56,14 +56,16 @@ std::pair<std::string, std::string> record_json(const NewMessage& m) {
   return {std::move(record), std::move(timeline)};
 }
 
-/// The message hash's field/value pairs, appended to `out`.
+/// The message hash's field/value pairs, appended to `out`. Fields at their default are
+/// left out, and read as it: no reason, no fallback ("[]"), attempts 0.
 void append_fields(std::vector<std::string>& out, const NewMessage& m, std::string timeline) {
   out.insert(out.end(), {"id", m.id, "customer_id", m.customer_id, "channel", m.channel,
                          "provider", m.provider, "template", m.template_name});
   if (!m.workflow.empty()) out.insert(out.end(), {"workflow", m.workflow, "run", m.run, "step", m.step});
-  out.insert(out.end(), {"status", m.status, "content", m.content, "reason", m.reason,
-                         "created_at", m.at, "timeline", std::move(timeline), "fallback",
-                         m.fallback, "attempts", "0"});
+  out.insert(out.end(), {"status", m.status, "content", m.content});
+  if (!m.reason.empty()) out.insert(out.end(), {"reason", m.reason});
+  out.insert(out.end(), {"created_at", m.at, "timeline", std::move(timeline)});
+  if (!m.fallback.empty() && m.fallback != "[]") out.insert(out.end(), {"fallback", m.fallback});
   if (m.transactional) out.insert(out.end(), {"transactional", *m.transactional ? "1" : "0"});
   out.insert(out.end(), m.extra.begin(), m.extra.end());
 }

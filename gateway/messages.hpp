@@ -11,7 +11,8 @@
 //                              provider, content}: the step's next channels, rendered),
 //                              dead_letter (JSON {reason, at}) once given up; a consent
 //                              notice also has notice ("1") and to (the address that
-//                              wrote, which it answers)
+//                              wrote, which it answers). A new message leaves out reason,
+//                              fallback and attempts while they are empty, none and 0.
 //   herald:mi:ID               the customer of message ID (GET /v1/messages/{id})
 //   herald:pid:PROVIDER:PID    "CUSTOMER\tID" of a provider's message id (status webhooks)
 //   herald:pidearly:PROVIDER:PID  status callbacks that came before that record (an hour)
@@ -34,7 +35,9 @@
 namespace herald::gateway::messages {
 
 inline std::string key(std::string_view customer_id, std::string_view message_id) {
-  return "herald:msg:" + keys::tag(customer_id) + ":" + std::string(message_id);
+  auto k = keys::customer_key("herald:msg:", customer_id, ":");
+  k.append(message_id);
+  return k;
 }
 inline std::string index_key(std::string_view message_id) {
   return "herald:mi:" + std::string(message_id);

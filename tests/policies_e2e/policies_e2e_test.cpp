@@ -143,6 +143,7 @@ TEST_CASE("quiet hours defer a message to the end of the window, and it goes the
     return m["status"] == "deferred";
   }));
   CHECK(m["reason"] == "quiet_hours");
+  CHECK(m["attempts"] == 0);  // not stored until the first attempt: read as 0
   const std::string detail = m["timeline"].back()["detail"];
   CHECK(detail.rfind("quiet_hours until ", 0) == 0);
   CHECK(detail.find("T" + hh_mm(now + 60) + ":00.000Z") != std::string::npos);
