@@ -38,7 +38,7 @@ Json message_json(const std::vector<redis::Reply>& values) {
     const auto& v = values[i];
     if (v.is_nil()) {
       if (name == "workflow" || name == "run") out[name] = nullptr;
-    
+      if (name == "attempts") out[name] = 0;  // recorded only once the first attempt starts
       continue;
     }
     if (name == "timeline" || name == "dead_letter" || name == "converted_by") {
