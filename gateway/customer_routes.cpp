@@ -84,25 +84,51 @@ std::size_t limit_of(const Request& request) {
   return limit;
 }
 
-std::vector<std::string> current_status_command(const std::string& customer, const OJson& item) {
+std::vector<std::string> current_fields_command(const std::string& customer, const OJson& item) {
   return {"HMGET", engine::message_key(customer, item.value("id", std::string())), "status",
-          "timeline", "provider_id", "channel", "provider", "reason"};
+          "timeline", "provider_id", "channel", "provider", "reason", "template"};
 }
 
-OJson messages_page(std::vector<OJson> items, const std::vector<redis::Reply>& current) {
-  for (std::size_t i = 0; i < items.size() && i < current.size(); ++i) {
-    const auto& fields = current[i].elements;
-    if (fields.size() < 6 || fields[0].is_nil()) continue;
-    items[i]["status"] = fields[0].str;
-    auto timeline = OJson::parse(fields[1].str, nullptr, false);
-    if (!timeline.is_discarded()) items[i]["timeline"] = std::move(timeline);
-    if (!fields[2].is_nil()) items[i]["provider_id"] = fields[2].str;
-    // A fallback changes the channel and provider after the message was listed.
-    if (!fields[3].is_nil() && !fields[3].str.empty()) items[i]["channel"] = fields[3].str;
-    if (!fields[4].is_nil() && !fields[4].str.empty()) items[i]["provider"] = fields[4].str;
-    if (!fields[5].is_nil() && !fields[5].str.empty()) items[i]["reason"] = fields[5].str;
-  }
-  return OJson{{"items", std::move(items)}};
+/// A message as listed: its entry in the customer's list (id, channel, workflow and run;
+/// entries written by earlier versions carry the rest as it was when queued) with the
+/// message's hash as it is now (`fields`: current_fields_command's answer). Without a
+/// hash, the entry as it is.
+OJson listed_message(OJson entry, const redis::Reply& fields, const std::string& customer) {
+  const auto& f = fields.elements;
+  if (f.size() < 7 || f[0].is_nil()) return entry;
+  auto now_or = [&](std::size_t i, const char* name) {
+    return !f[i].is_nil() && !f[i].str.empty() ? OJson(f[i].str) : entry.value(name, OJson());
+  };
+  OJson out = OJson::object();
+  out["id"] = entry.value("id", OJson());
+  out["customer_id"] = customer;
+  // A fallback changes the channel and provider after the message was listed.
+  out["channel"] = now_or(3, "channel");
+  out["provider"] = now_or(4, "provider");
+  out["template"] = now_or(6, "template");
+  out["workflow"] = entry.value("workflow", OJson());
+  out["run"] = entry.value("run", OJson());
+  out["status"] = f[0].str;
+  auto timeline = OJson::parse(f[1].str, nullptr, false);
+  out["timeline"] = timeline.is_discarded() ? entry.value("timeline", OJson::array()) : timeline;
+  if (!f[2].is_nil()) out["provider_id"] = f[2].str;
+  if (!f[5].is_nil() && !f[5].str.empty()) out["reason"] = f[5].str;
+  return out;
+}
+
+/// The listed messages, each with its hash as it is now.
+asio::awaitable<OJson> listed_messages(redis::Client& redis, const std::string& customer,
+                                       const redis::Reply& list) {
+  auto entries = parse_list(list);
+  std::vector<std::vector<std::string>> reads;
+  for (const auto& entry : entries) reads.push_back(current_fields_command(customer, entry));
+  std::vector<redis::Reply> current;
+  if (!reads.empty()) current = co_await redis.pipeline(reads);
+  OJson items = OJson::array();
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    items.push_back(i < current.size() ? listed_message(std::move(entries[i]), current[i], customer)
+                                       : std::move(entries[i]));
+  co_return items;
 }
 
 }  // namespace
@@ -203,7 +229,7 @@ void add_customer_routes(Router& router, const config::Config& config) {
                auto out = customer_to_json(id, *state, *cfg);
                out["consent_log"] = parse_list(lists[0]);
                out["events"] = parse_list(lists[1]);
-               out["messages"] = parse_list(lists[2]);
+               out["messages"] = co_await listed_messages(*current_worker().redis, id, lists[2]);
                co_return Response::json(200, out);
              });
 
@@ -214,14 +240,9 @@ void add_customer_routes(Router& router, const config::Config& config) {
                auto& redis = *current_worker().redis;
                auto reply = co_await redis.command("LRANGE", keys::customer_messages(id), "0",
                                                    std::to_string(limit - 1));
-               auto items = parse_list(reply);
-               // The list keeps each message as it was queued; its status moves on in the
-               // message's own hash.
-               std::vector<std::vector<std::string>> reads;
-               for (const auto& item : items)
-                 reads.push_back(current_status_command(id, item));
-               auto current = co_await redis.pipeline(reads);
-               co_return Response::json(200, messages_page(std::move(items), current));
+               OJson page = OJson::object();
+               page["items"] = co_await listed_messages(redis, id, reply);
+               co_return Response::json(200, page);
              });
 }
 

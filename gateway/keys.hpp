@@ -103,7 +103,8 @@ inline std::string customer_events(std::string_view id) {
 }
 /// The customer's consent log, oldest first.
 inline std::string consent_log(std::string_view id) { return customer_key("herald:c:", id, ":cl"); }
-/// The customer's messages, newest first.
+/// The customer's messages, newest first: JSON {"id", "channel", "workflow", "run"} each
+/// (earlier versions wrote the whole message as queued); the rest is in its hash.
 inline std::string customer_messages(std::string_view id) {
   return customer_key("herald:c:", id, ":msg");
 }

@@ -20,8 +20,9 @@ std::string timeline_entry(std::string_view status, std::string_view detail) {
 
 namespace {
 
-/// The message's list entry (JSON) and its timeline (JSON), as recorded: written
-/// directly, as nlohmann's dump() of the same objects would write them.
+/// The message's entry in the customer's list (JSON: what finds the message and what the
+/// list's readers match on, the rest being in its hash) and its timeline (JSON), as
+/// recorded: written directly, as nlohmann's dump() of the same objects would write them.
 std::pair<std::string, std::string> record_json(const NewMessage& m) {
   using ingest::append_json_string;
   std::string timeline = "[{\"status\":";
@@ -34,7 +35,7 @@ std::pair<std::string, std::string> record_json(const NewMessage& m) {
   }
   timeline += "}]";
   std::string record;
-  record.reserve(192 + timeline.size() + m.id.size() + m.customer_id.size() + m.run.size());
+  record.reserve(64 + m.id.size() + m.channel.size() + m.workflow.size() + m.run.size());
   auto member = [&record](std::string_view key, const std::string& value, bool null_if_empty) {
     record += record.empty() ? "{\"" : ",\"";
     record += key;
@@ -43,15 +44,9 @@ std::pair<std::string, std::string> record_json(const NewMessage& m) {
     else append_json_string(record, value);
   };
   member("id", m.id, false);
-  member("customer_id", m.customer_id, false);
   member("channel", m.channel, true);
-  member("provider", m.provider, false);
-  member("template", m.template_name, false);
   member("workflow", m.workflow, true);
   member("run", m.run, true);
-  member("status", m.status, false);
-  record += ",\"timeline\":";
-  record += timeline;
   record += "}";
   return {std::move(record), std::move(timeline)};
 }

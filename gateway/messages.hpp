@@ -100,7 +100,7 @@ std::vector<std::vector<std::string>> record_new_commands(const NewMessage& m);
 
 /// Records a message once: nothing happens when its hash exists already.
 /// KEYS: message hash, customer's message list, delivery stream, stats hash, message
-/// index. ARGV: message JSON (for the list), id, customer, stats field, "1" to queue a
+/// index. ARGV: the message's list entry (JSON), id, customer, stats field, "1" to queue a
 /// delivery, hash field/value pairs... Returns 1 when recorded.
 inline constexpr const char* kRecordMessage = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end

@@ -57,7 +57,7 @@
 //                                workflow, run, step, status, content, reason, timeline,
 //                                converted_by (JSON: workflow, run, event, at) once a goal
 //                                is attributed to it
-//   keys::customer_messages      list of message JSON, newest first
+//   keys::customer_messages      list of {id, channel, workflow, run}, newest first
 //   herald:deliveries            stream (id, customer) of queued messages
 //   herald:wfstats:{WORKFLOW}    hash: entered, completed, exited, exited:REASON,
 //                                exited:exit_when, converted, VARIANT:entered,

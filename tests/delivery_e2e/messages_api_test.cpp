@@ -91,6 +91,17 @@ TEST_CASE("a message goes out by sms in Twilio's format and its status follows")
   CHECK(list["items"][0]["id"] == id);
   CHECK(list["items"][0]["status"] == "sent");
   CHECK(list["items"][0]["provider_id"] == sid);
+  CHECK(list["items"][0]["customer_id"] == "ann");
+  CHECK(list["items"][0]["channel"] == "sms");
+  CHECK(list["items"][0]["provider"] == "twilio");
+  CHECK(list["items"][0]["template"] == "notice");
+  CHECK(list["items"][0]["workflow"].is_null());
+  CHECK(statuses_of(list["items"][0]["timeline"]) ==
+        std::vector<std::string>{"queued", "sending", "sent"});
+  // The export lists it the same way.
+  auto exported = admin_json(herald, "/v1/customers/ann/export");
+  REQUIRE(exported["messages"].size() == 1);
+  CHECK(exported["messages"][0] == list["items"][0]);
 
   // A marketing email carries the one-click unsubscribe headers (RFC 8058).
   auto email_id = send_notice(herald, "ann", {"email"}, "E1");

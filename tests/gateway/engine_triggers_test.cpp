@@ -580,8 +580,17 @@ TEST_CASE("engine: the birthday and VIP examples run end to end") {
     }
     return true;
   };
+  // The templates of the customer's messages, from the messages' hashes.
   auto messages = [&](const std::string& user) {
-    return redis.cli({"LRANGE", keys::customer_messages(user), "0", "-1"});
+    std::string templates;
+    std::istringstream list(redis.cli({"LRANGE", keys::customer_messages(user), "0", "-1"}));
+    for (std::string line; std::getline(list, line);) {
+      auto entry = nlohmann::json::parse(line, nullptr, false);
+      if (!entry.is_object() || !entry["id"].is_string()) continue;
+      templates += redis.cli({"HGET", gateway::engine::message_key(user, entry["id"].get<std::string>()),
+                              "template"}) + "\n";
+    }
+    return templates;
   };
 
   append(redis, "bea", "", "", clock.now_ms(),
