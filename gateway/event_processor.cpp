@@ -296,7 +296,7 @@ struct EventProcessor::Impl {
   }
 
   /// Applies each partition's entries to their customers and removes them from the
-  /// stream, in one transaction under a WATCH of the partitions' leases: a consumer that
+  /// stream, in one transaction under a WATCH of the partition's lease: a consumer that
   /// lost a lease while it worked (a stall, a pause) commits nothing of that partition,
   /// and its entries stay in the stream for the new owner. The reads of a partition go in
   /// one pipeline and its transaction in the next: two round trips a partition. One
