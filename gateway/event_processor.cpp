@@ -295,123 +295,85 @@ struct EventProcessor::Impl {
     return last;
   }
 
-  /// Applies each partition's entries to their customers and removes them from the
+  /// Applies a partition's batch to its customers and removes its entries from the
   /// stream, in one transaction under a WATCH of the partition's lease: a consumer that
-  /// lost a lease while it worked (a stall, a pause) commits nothing of that partition,
-  /// and its entries stay in the stream for the new owner. The reads of a partition go in
-  /// one pipeline and its transaction in the next: two round trips a partition. One
-  /// partition at a time: on a cluster a transaction cannot span slots, and on one Redis
-  /// a transaction of one partition's batch (at most kReadCount events) costs Redis less
+  /// lost the lease while it worked (a stall, a pause) commits nothing, and the entries
+  /// stay in the stream for the new owner. The reads go in one pipeline and the
+  /// transaction in the next: two round trips a partition. A pass applies its partitions
+  /// one at a time: on a cluster a transaction cannot span slots, and on one Redis a
+  /// transaction of one partition's batch (at most kReadCount events) costs Redis less
   /// than one of every owned partition's. Redis copies a transaction's commands to the
   /// append-only file after EXEC; from a smaller one they are still in the CPU's caches
   /// (measured: about a tenth less Redis CPU per event, and a steadier figure). Runs on
   /// the processor's own connection, where no other coroutine's MULTI can meet the WATCH.
-  asio::awaitable<void> apply(redis::Client& redis, std::vector<Batch> batches) {
-    if (batches.size() > 1) {
-      for (auto& batch : batches) {
-        std::vector<Batch> one;
-        one.push_back(std::move(batch));
-        co_await apply(redis, std::move(one));
-      }
-      co_return;
+  asio::awaitable<void> apply(redis::Client& redis, const Batch& batch) {
+    const auto p = batch.partition;
+    std::vector<std::string> order;  // customers, first seen first
+    std::vector<bool> full;          // of each customer in `order`: its whole state read
+    std::map<std::string, std::vector<const Entry*>> by_customer;
+    for (const auto& e : batch.entries) {
+      auto& list = by_customer[e.event.user_id];
+      if (list.empty()) order.push_back(e.event.user_id);
+      list.push_back(&e);
     }
-    struct Plan {
-      std::vector<std::string> order;  // customers, first seen first
-      std::vector<bool> full;          // of each customer in `order`: its whole state read
-      std::map<std::string, std::vector<const Entry*>> by_customer;
-    };
-    std::vector<Plan> plans(batches.size());
-    std::vector<std::vector<std::string>> reads;
-    std::vector<std::string> watch{"WATCH"};
-    for (const auto& batch : batches) watch.push_back(keys::lease(batch.partition));
-    reads.push_back(std::move(watch));
-    for (const auto& batch : batches) reads.push_back({"GET", keys::lease(batch.partition)});
-    for (std::size_t b = 0; b < batches.size(); ++b) {
-      auto& plan = plans[b];
-      for (const auto& e : batches[b].entries) {
-        auto& list = plan.by_customer[e.event.user_id];
-        if (list.empty()) plan.order.push_back(e.event.user_id);
-        list.push_back(&e);
-      }
-      for (const auto& id : plan.order) {
-        // Traits, consent, runs and entries are read (parsed, and serialised back) only
-        // for a customer whose events bring traits or concern the sink: for the others (a
-        // page view no workflow looks at) the times, the stats and the history are all
-        // there is to change.
-        bool full = false;
-        for (const auto* e : plan.by_customer[id])
-          full = full || has_traits(e->event) || (sink && sink->needs_state(e->event));
-        plan.full.push_back(full);
-        reads.push_back(profile_read(id, full));
-      }
+    std::vector<std::vector<std::string>> reads{{"WATCH", keys::lease(p)}, {"GET", keys::lease(p)}};
+    for (const auto& id : order) {
+      // Traits, consent, runs and entries are read (parsed, and serialised back) only for
+      // a customer whose events bring traits or concern the sink: for the others (a page
+      // view no workflow looks at) the times, the stats and the history are all there is
+      // to change.
+      bool whole = false;
+      for (const auto* e : by_customer[id])
+        whole = whole || has_traits(e->event) || (sink && sink->needs_state(e->event));
+      full.push_back(whole);
+      reads.push_back(profile_read(id, whole));
     }
     unwatch_first = true;
     auto states = co_await redis.pipeline(reads);
-    std::vector<bool> kept(batches.size());
-    std::size_t lost = 0;
-    for (std::size_t b = 0; b < batches.size(); ++b) {
-      kept[b] = states[1 + b].str == consumer;
-      if (!kept[b]) {
-        ++lost;
-        log->info("partition {}: lease lost before its batch was committed; left to its owner",
-                  batches[b].partition);
-      }
-    }
-    if (lost == batches.size()) {
+    if (states[1].str != consumer) {
+      log->info("partition {}: lease lost before its batch was committed; left to its owner", p);
       co_await redis.command("UNWATCH");
       unwatch_first = false;
       co_return;
     }
-    states.erase(states.begin(), states.begin() + 1 + static_cast<std::ptrdiff_t>(batches.size()));
 
     std::vector<std::vector<std::string>> txs{{"MULTI"}};
     Counters counters;
     std::vector<std::vector<std::string>> index_writes;
     auto& index = config.redis.cluster ? index_writes : txs;
-    std::size_t next_state = 0;
-    // (position in txs, partition, key) of each history push, whose answer is the list's
-    // length.
-    std::vector<std::tuple<std::size_t, unsigned, std::string>> pushes;
-    for (std::size_t b = 0; b < batches.size(); ++b) {
-      const auto& batch = batches[b];
-      auto p = batch.partition;
-      if (!kept[b]) {
-        next_state += plans[b].order.size();
-        continue;
+    // (position in txs, key) of each history push, whose answer is the list's length.
+    std::vector<std::pair<std::size_t, std::string>> pushes;
+    for (std::size_t c = 0; c < order.size(); ++c) {
+      const auto& id = order[c];
+      auto values = profile_values(states[2 + c], full[c]);
+      auto state = customer_from_fields(values, full[c]);
+      // A partial read cannot be completed (the sink's workflows changed since): the pass
+      // fails before it commits anything and is read again whole.
+      if (!full[c]) state.source = nullptr;
+      auto before = state.partial ? std::vector<ingest::ChannelAddress>{}
+                                  : ingest::channel_addresses(state.traits);
+      std::vector<std::string> history;
+      Commands decisions;
+      for (const auto* e : by_customer[id]) {
+        apply_event(state, e->event, history);
+        if (sink) sink->decide(id, state, e->event, decisions);
       }
-      for (std::size_t c = 0; c < plans[b].order.size(); ++c) {
-        const auto& id = plans[b].order[c];
-        const bool full = plans[b].full[c];
-        auto values = profile_values(states[next_state++], full);
-        auto state = customer_from_fields(values, full);
-        // A partial read cannot be completed (the sink's workflows changed since): the
-        // pass fails before it commits anything and is read again whole.
-        if (!full) state.source = nullptr;
-        auto before = state.partial ? std::vector<ingest::ChannelAddress>{}
-                                    : ingest::channel_addresses(state.traits);
-        std::vector<std::string> history;
-        Commands decisions;
-        for (const auto* e : plans[b].by_customer[id]) {
-          apply_event(state, e->event, history);
-          if (sink) sink->decide(id, state, e->event, decisions);
-        }
-        if (auto at = write_customer(txs, index, id, values, state, before, history))
-          pushes.emplace_back(*at, p, keys::customer_events(id));
-        push_decisions(txs, counters, decisions);
-      }
-      if (auto t = trims.find(p); t != trims.end()) {
-        for (const auto& key : t->second)
-          txs.push_back({"LTRIM", key, "0", std::to_string(kHistory - 1)});
-        trims.erase(t);
-      }
-      // Processed entries leave the stream, which holds only what is still to do: the
-      // batch is the stream's first entries, so the stream is trimmed up to its last.
-      auto last = last_id(batch);
-      txs.push_back({"XTRIM", keys::stream(p), "MINID", "=",
-                     std::to_string(last.first) + "-" + std::to_string(last.second + 1)});
-      txs.push_back({"DECRBY", keys::backlog(p),
-                     std::to_string(batch.entries.size() + batch.bad.size())});
+      if (auto at = write_customer(txs, index, id, values, state, before, history))
+        pushes.emplace_back(*at, keys::customer_events(id));
+      push_decisions(txs, counters, decisions);
     }
+    if (auto t = trims.find(p); t != trims.end()) {
+      for (const auto& key : t->second)
+        txs.push_back({"LTRIM", key, "0", std::to_string(kHistory - 1)});
+      trims.erase(t);
+    }
+    // Processed entries leave the stream, which holds only what is still to do: the batch
+    // is the stream's first entries, so the stream is trimmed up to its last.
+    auto last = last_id(batch);
+    txs.push_back({"XTRIM", keys::stream(p), "MINID", "=",
+                   std::to_string(last.first) + "-" + std::to_string(last.second + 1)});
+    txs.push_back({"DECRBY", keys::backlog(p),
+                   std::to_string(batch.entries.size() + batch.bad.size())});
     counters.flush(txs);
     txs.push_back({"EXEC"});
     co_await write_index(redis, index_writes);
@@ -419,28 +381,24 @@ struct EventProcessor::Impl {
     unwatch_first = false;
     const auto& exec = results.back();
     if (exec.is_nil()) {
-      log->info("a partition's lease changed while its batch was applied; left to its new owner");
+      log->info("partition {}: lease changed while its batch was applied; left to its new owner",
+                p);
       co_return;
     }
     if (!exec.is_array()) throw redis::CommandError("EXEC failed: " + exec.str);
     for (const auto& r : exec.elements)
       if (r.is_error()) log->error("a write of a processed batch failed: {}", r.str);
-    for (auto& [at, p, key] : pushes) {
+    for (auto& [at, key] : pushes) {
       // The answers of the commands after MULTI, in order.
       if (at == 0 || at - 1 >= exec.elements.size()) continue;
       auto length = exec.elements[at - 1].as_integer();
       if (length && *length > static_cast<int64_t>(kHistory + kHistorySlack))
         trims[p].insert(std::move(key));
     }
-    for (std::size_t b = 0; b < batches.size(); ++b) {
-      const auto& batch = batches[b];
-      if (!kept[b]) continue;
-      processed.inc(batch.entries.size());
-      if (!batch.bad.empty()) {
-        malformed.inc(batch.bad.size());
-        log->error("partition {}: {} unreadable entries removed", batch.partition,
-                   batch.bad.size());
-      }
+    processed.inc(batch.entries.size());
+    if (!batch.bad.empty()) {
+      malformed.inc(batch.bad.size());
+      log->error("partition {}: {} unreadable entries removed", p, batch.bad.size());
     }
   }
 
@@ -822,7 +780,7 @@ struct EventProcessor::Impl {
           if (batch.entries.empty() && batch.bad.empty()) continue;
           batches.push_back(std::move(batch));
         }
-        if (!batches.empty()) co_await apply(reader, std::move(batches));
+        for (const auto& batch : batches) co_await apply(reader, batch);
       } catch (const std::exception& e) {
         log->warn("event processing paused: {}", e.what());
         failed = true;
