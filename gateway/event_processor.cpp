@@ -104,6 +104,54 @@ class Counters {
   std::map<std::pair<std::string, std::optional<std::string>>, long long> sums_;
 };
 
+/// A pass's "ZADD key LT score member" commands (a new timer's bucket in its partition's
+/// index), merged into one ZADD per key with each member's lowest score: a command a pass
+/// rather than one a timer. Sequential ZADD LTs of a member leave its lowest score, which
+/// is what the merged command sets, as long as nothing else touches the key between them:
+/// before any script (the timer scripts re-index their bucket) or any other command on a
+/// pending key, the pending adds go out first, in their place.
+class IndexAdds {
+ public:
+  /// Takes `command` when it is a ZADD LT of one member; false (untouched) otherwise.
+  bool take(const std::vector<std::string>& command) {
+    if (command.size() != 5 || command[0] != "ZADD" || command[2] != "LT") return false;
+    double score = 0;
+    const auto& text = command[3];
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), score);
+    if (ec != std::errc() || end != text.data() + text.size()) return false;
+    auto& members = pending_[command[1]];
+    auto [it, added] = members.try_emplace(command[4], score, text);
+    if (!added && score < it->second.first) it->second = {score, text};
+    return true;
+  }
+
+  /// Whether `command` must come after the pending adds.
+  bool orders(const std::vector<std::string>& command) const {
+    if (pending_.empty()) return false;
+    const auto& name = command.front();
+    if (name == "EVAL" || name == "EVALSHA" || name == "FCALL") return true;
+    return command.size() > 1 && pending_.count(command[1]);
+  }
+
+  /// The merged adds into `tx`, then forgets them.
+  void flush(std::vector<std::vector<std::string>>& tx) {
+    for (auto& [key, members] : pending_) {
+      std::vector<std::string> add{"ZADD", key, "LT"};
+      add.reserve(3 + 2 * members.size());
+      for (auto& [member, score] : members) {
+        add.push_back(std::move(score.second));
+        add.push_back(member);
+      }
+      tx.push_back(std::move(add));
+    }
+    pending_.clear();
+  }
+
+ private:
+  // key -> member -> (score, as written)
+  std::map<std::string, std::map<std::string, std::pair<double, std::string>>> pending_;
+};
+
 /// A customer's profile hash as read: whole (HGETALL: two arguments, where HMGET would
 /// name each field), or for a partial state (CustomerState::partial) only the fields it
 /// holds: stats and times, without the traits, runs and entries that are most of the
@@ -141,11 +189,15 @@ bool has_traits(const ingest::Event& event) {
   return !event.traits.empty() && event.traits != "{}";
 }
 
-/// A sink's decisions into `tx`, counter increments into `counters`.
+/// A sink's decisions into `tx`, counter increments into `counters`, index adds into
+/// `adds`.
 void push_decisions(std::vector<std::vector<std::string>>& tx, Counters& counters,
-                    Commands& decisions) {
-  for (auto& command : decisions)
-    if (!counters.take(command)) tx.push_back(std::move(command));
+                    IndexAdds& adds, Commands& decisions) {
+  for (auto& command : decisions) {
+    if (counters.take(command) || adds.take(command)) continue;
+    if (adds.orders(command)) adds.flush(tx);
+    tx.push_back(std::move(command));
+  }
 }
 
 }  // namespace
@@ -339,6 +391,7 @@ struct EventProcessor::Impl {
 
     std::vector<std::vector<std::string>> txs{{"MULTI"}};
     Counters counters;
+    IndexAdds adds;
     std::vector<std::vector<std::string>> index_writes;
     auto& index = config.redis.cluster ? index_writes : txs;
     // (position in txs, key) of each history push, whose answer is the list's length.
@@ -360,7 +413,7 @@ struct EventProcessor::Impl {
       }
       if (auto at = write_customer(txs, index, id, values, state, before, history))
         pushes.emplace_back(*at, keys::customer_events(id));
-      push_decisions(txs, counters, decisions);
+      push_decisions(txs, counters, adds, decisions);
     }
     if (auto t = trims.find(p); t != trims.end()) {
       for (const auto& key : t->second)
@@ -374,6 +427,7 @@ struct EventProcessor::Impl {
                    std::to_string(last.first) + "-" + std::to_string(last.second + 1)});
     txs.push_back({"DECRBY", keys::backlog(p),
                    std::to_string(batch.entries.size() + batch.bad.size())});
+    adds.flush(txs);
     counters.flush(txs);
     txs.push_back({"EXEC"});
     co_await write_index(redis, index_writes);
@@ -523,6 +577,7 @@ struct EventProcessor::Impl {
 
     std::vector<std::vector<std::string>> tx{{"MULTI"}};
     Counters counters;
+    IndexAdds adds;
     std::vector<std::vector<std::string>> index_writes;
     auto& index = config.redis.cluster ? index_writes : tx;
     using Fired = std::vector<std::pair<std::string, std::string>>;  // (member, score)
@@ -547,8 +602,9 @@ struct EventProcessor::Impl {
         ++fired_count;
       }
       write_customer(tx, index, id, values, state, before_addresses, {});
-      push_decisions(tx, counters, decisions);
+      push_decisions(tx, counters, adds, decisions);
     }
+    adds.flush(tx);
     counters.flush(tx);
     tx.push_back({"EXEC"});
     co_await write_index(redis, index_writes);

@@ -559,6 +559,71 @@ steps:
   CHECK_FALSE(h.traits("lee").contains("reached"));
 }
 
+/// Every partition's timer index names exactly its non-empty buckets, each at the bucket's
+/// earliest due time; "ok" or what is wrong.
+std::string timer_index_problems(const RedisServer& redis) {
+  std::string problems;
+  for (unsigned p = 0; p < kPartitions; ++p) {
+    auto index = keys::timer_index(p);
+    auto bucket_prefix = keys::timer_bucket(p, 0);
+    bucket_prefix.pop_back();  // "...:0" -> "...:"
+    problems += redis.cli({"EVAL",
+                           "local out = \"\" "
+                           "local idx = redis.call(\"ZRANGE\", KEYS[1], 0, -1, \"WITHSCORES\") "
+                           "local seen = {} "
+                           "for i = 1, #idx, 2 do "
+                           "  seen[ARGV[1] .. idx[i]] = true "
+                           "  local first = redis.call(\"ZRANGE\", ARGV[1] .. idx[i], 0, 0, \"WITHSCORES\") "
+                           "  if not first[1] then out = out .. \"empty bucket \" .. idx[i] .. \" indexed; \" "
+                           "  elseif tonumber(first[2]) ~= tonumber(idx[i + 1]) then "
+                           "    out = out .. \"bucket \" .. idx[i] .. \" indexed at \" .. idx[i + 1] .. "
+                           "          \", earliest \" .. first[2] .. \"; \" end "
+                           "end "
+                           "for _, k in ipairs(redis.call(\"KEYS\", ARGV[1] .. \"*\")) do "
+                           "  if not seen[k] then out = out .. k .. \" not indexed; \" end "
+                           "end "
+                           "return out",
+                           "1", index, bucket_prefix});
+  }
+  return problems.empty() ? "ok" : problems;
+}
+
+TEST_CASE("engine: one batch's new timers and cancels leave each bucket indexed at its earliest") {
+  RedisServer redis;
+  Harness h(redis, {parse(R"(workflow: leave
+trigger: { event: cart }
+exit_when:
+  - event: order.completed
+steps:
+  - wait: 1h
+  - update: { set: { reached: "true" } }
+)")});
+  // In one pass: many runs start (their timers share buckets and indexes, whose adds go
+  // out merged), and some end in the same batch, their timers cancelled by a script that
+  // re-indexes the bucket after the timer was added.
+  std::vector<std::string> left;
+  for (int i = 0; i < 300; ++i) {
+    auto user = "u" + std::to_string(i);
+    append(redis, user, "cart", "{}", h.clock.now_ms());
+    if (i % 3 == 0) {
+      append(redis, user, "order.completed", "{}", h.clock.now_ms());
+      left.push_back(user);
+    }
+  }
+  h.drain();
+  CHECK(h.stat("leave", "entered") == "300");
+  CHECK(h.stat("leave", "exited") == "100");
+  CHECK(timers_named(redis, "wf|") == "200");
+  CHECK(timer_index_problems(redis) == "ok");
+  // The timers fire as indexed: the 200 runs left complete, the others never do.
+  h.clock.advance(2 * kHour);
+  REQUIRE(h.run_until([&] { return h.stat("leave", "completed") == "200"; }));
+  CHECK(timers_named(redis, "wf|") == "0");
+  CHECK(timer_index_problems(redis) == "ok");
+  for (const auto& user : left)
+    CHECK(redis.cli({"HGET", keys::customer(user), "t"}).find("reached") == std::string::npos);
+}
+
 TEST_CASE("engine: a goal converts once per run within its window, credits the last message") {
   RedisServer redis;
   Harness h(redis, {parse(R"(workflow: conv
