@@ -173,8 +173,10 @@ void add_customer_routes(Router& router, const config::Config& config) {
                for (const auto& item : listed.elements) {
                  auto m = OJson::parse(item.str, nullptr, false);
                  if (!m.is_object() || !m.contains("id") || !m["id"].is_string()) continue;
-                 doomed.push_back(messages::key(id, m["id"].get<std::string>()));
-                 global.push_back({"DEL", messages::index_key(m["id"].get<std::string>())});
+                 const auto message = m["id"].get<std::string>();
+                 doomed.push_back(messages::key(id, message));
+                 if (!messages::id_partition(message))
+                   global.push_back({"DEL", messages::index_key(message)});
                }
                for (std::size_t i = 0; i < cfg->policies.frequency_caps.size(); ++i)
                  doomed.push_back("herald:c:" + keys::tag(id) + ":fc:" + std::to_string(i));

@@ -115,10 +115,15 @@ void add_message_routes(Router& router, const config::Config& config,
              [](Request& request) -> asio::awaitable<Response> {
                const auto& id = request.params.at("id");
                auto& redis = *current_worker().redis;
-               auto owner = co_await redis.command("GET", messages::index_key(id));
-               if (owner.is_error()) throw redis::CommandError(owner.str);
-               if (owner.is_nil()) throw not_found("message " + id);
-               std::vector<std::string> hmget{"HMGET", messages::key(owner.str, id)};
+               // An id that names its partition names its hash; another is looked up.
+               std::string customer;
+               if (!messages::id_partition(id)) {
+                 auto owner = co_await redis.command("GET", messages::index_key(id));
+                 if (owner.is_error()) throw redis::CommandError(owner.str);
+                 if (owner.is_nil()) throw not_found("message " + id);
+                 customer = std::move(owner.str);
+               }
+               std::vector<std::string> hmget{"HMGET", messages::key(customer, id)};
                hmget.insert(hmget.end(), kHashFields.begin(), kHashFields.end());
                auto values = co_await redis.command(hmget);
                if (values.is_error()) throw redis::CommandError(values.str);

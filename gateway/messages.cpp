@@ -9,6 +9,34 @@
 
 namespace herald::gateway::messages {
 
+std::string partitioned_id(std::string_view base, std::string_view customer_id) {
+  std::string id(base);
+  id.append("-p").append(std::to_string(keys::partition_of(customer_id, keys::partitions())));
+  return id;
+}
+
+std::optional<unsigned> id_partition(std::string_view id) {
+  auto dash = id.rfind("-p");
+  if (dash == std::string_view::npos || dash < 17 || dash > 25) return std::nullopt;
+  if (id[0] < 'a' || id[0] > 'z') return std::nullopt;
+  for (std::size_t i = 1; i < dash; ++i)
+    if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) return std::nullopt;
+  auto digits = id.substr(dash + 2);
+  if (digits.empty() || digits.size() > 5 || (digits.size() > 1 && digits[0] == '0'))
+    return std::nullopt;
+  unsigned p = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    p = p * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (p >= keys::partitions()) return std::nullopt;
+  return p;
+}
+
+std::string_view id_base(std::string_view id) {
+  return id_partition(id) ? id.substr(0, id.rfind("-p")) : id;
+}
+
 std::string timeline_entry(std::string_view status, std::string_view detail) {
   nlohmann::ordered_json entry = nlohmann::ordered_json::object();
   entry["status"] = status;
@@ -77,7 +105,8 @@ std::vector<std::string> record_command(const NewMessage& m) {
                                keys::customer_messages(m.customer_id),
                                kDeliveries,
                                m.stats_key,
-                               index_key(m.id),
+                               id_partition(m.id) ? key(m.customer_id, id_base(m.id))
+                                                  : index_key(m.id),
                                std::move(record),
                                m.id,
                                m.customer_id,
@@ -93,7 +122,7 @@ std::vector<std::vector<std::string>> record_new_commands(const NewMessage& m) {
   std::vector<std::string> hash{"HSET", key(m.customer_id, m.id)};
   append_fields(hash, m, std::move(timeline));
   out.push_back(std::move(hash));
-  out.push_back({"SET", index_key(m.id), m.customer_id});
+  if (!id_partition(m.id)) out.push_back({"SET", index_key(m.id), m.customer_id});
   out.push_back({"LPUSH", keys::customer_messages(m.customer_id), std::move(record)});
   if (m.status == "queued")
     out.push_back({"XADD", kDeliveries, "*", "id", m.id, "customer", m.customer_id});

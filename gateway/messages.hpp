@@ -4,6 +4,8 @@
 // the messages API and the provider webhooks (which move their status forward).
 //
 // Keys:
+//   herald:msg:{P}:ID          hash of a message whose id names its customer's partition P
+//                              (partitioned_id(): a workflow's sends), as below
 //   herald:msg:{CUSTOMER}:ID   hash: id, customer_id, channel, provider, template, workflow,
 //                              run, step, status, content, reason, created_at, timeline
 //                              (JSON array of {status, at, detail}), attempts, provider_id,
@@ -13,7 +15,8 @@
 //                              notice also has notice ("1") and to (the address that
 //                              wrote, which it answers). A new message leaves out reason,
 //                              fallback and attempts while they are empty, none and 0.
-//   herald:mi:ID               the customer of message ID (GET /v1/messages/{id})
+//   herald:mi:ID               the customer of message ID (GET /v1/messages/{id}), for an
+//                              id that does not name its partition
 //   herald:pid:PROVIDER:PID    "CUSTOMER\tID" of a provider's message id (status webhooks)
 //   herald:pidearly:PROVIDER:PID  status callbacks that came before that record (an hour)
 //   herald:deliveries          stream (id, customer) of messages to hand over
@@ -34,7 +37,24 @@
 
 namespace herald::gateway::messages {
 
+/// BASE (a letter and 16 to 24 lowercase hex digits) followed by "-p" and the partition of
+/// the customer: an id that says where its message is, with no index entry to look it up.
+std::string partitioned_id(std::string_view base, std::string_view customer_id);
+/// The partition that an id of partitioned_id() names; nullopt for any other id (those of
+/// POST /v1/messages, and those of earlier versions), found through herald:mi:ID.
+std::optional<unsigned> id_partition(std::string_view message_id);
+/// The base of an id of partitioned_id(); the id itself otherwise.
+std::string_view id_base(std::string_view message_id);
+
+/// The message's hash. A partitioned id's key names its partition, whose hash tag the
+/// customer's keys share (same slot); any other id's key names its customer.
 inline std::string key(std::string_view customer_id, std::string_view message_id) {
+  if (auto p = id_partition(message_id)) {
+    std::string k = "herald:msg:";
+    k.append(keys::partition_tag(*p)).push_back(':');
+    k.append(message_id);
+    return k;
+  }
   auto k = keys::customer_key("herald:msg:", customer_id, ":");
   k.append(message_id);
   return k;
@@ -84,9 +104,10 @@ struct NewMessage {
 std::vector<std::string> record_command(const NewMessage& m);
 
 /// The same writes as record_command() without its check that the message is new, as
-/// plain commands (HSET, SET, LPUSH, XADD, HINCRBY), for a caller that knows the id is
-/// new: a workflow run whose id no earlier run had (Engine::send). A script call costs
-/// Redis several times its commands. The HSET's field/value pairs start at index 2.
+/// plain commands (HSET, the index's SET for an id that does not name its partition,
+/// LPUSH, XADD, HINCRBY), for a caller that knows the id is new: a workflow run whose id
+/// no earlier run had (Engine::send). A script call costs Redis several times its
+/// commands. The HSET's field/value pairs start at index 2.
 std::vector<std::vector<std::string>> record_new_commands(const NewMessage& m);
 
 // Appends ARGV-given timeline entry `e` to the hash's timeline (order kept).
@@ -98,14 +119,17 @@ std::vector<std::vector<std::string>> record_new_commands(const NewMessage& m);
   "  redis.call('HSET', k, 'timeline', tl)\n"                                        \
   "end\n"
 
-/// Records a message once: nothing happens when its hash exists already.
-/// KEYS: message hash, customer's message list, delivery stream, stats hash, message
-/// index. ARGV: the message's list entry (JSON), id, customer, stats field, "1" to queue a
-/// delivery, hash field/value pairs... Returns 1 when recorded.
+/// Records a message once: nothing happens when it exists already.
+/// KEYS: message hash, customer's message list, delivery stream, stats hash, and either
+/// the message's index entry (an id that does not name its partition: written) or, for a
+/// partitioned id, the hash its base id had in earlier versions (only checked: a message
+/// recorded before an upgrade is not recorded again). ARGV: the message's list entry
+/// (JSON), id, customer, stats field, "1" to queue a delivery, hash field/value pairs...
+/// Returns 1 when recorded.
 inline constexpr const char* kRecordMessage = R"lua(
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1], KEYS[5]) > 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-redis.call('SET', KEYS[5], ARGV[3])
+if string.sub(KEYS[5], 1, 10) == 'herald:mi:' then redis.call('SET', KEYS[5], ARGV[3]) end
 redis.call('LPUSH', KEYS[2], ARGV[1])
 if ARGV[5] == '1' then redis.call('XADD', KEYS[3], '*', 'id', ARGV[2], 'customer', ARGV[3]) end
 redis.call('HINCRBY', KEYS[4], ARGV[4], 1)

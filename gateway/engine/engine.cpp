@@ -956,7 +956,10 @@ void Engine::walk(Walk& w) {
 void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendStep& message) {
   const auto& templates = w.snap ? w.snap->templates : templates_;
   const auto run_id = w.run_id();
-  const auto message_id = "m" + hex(fnv1a(run_id + '|' + step.path));
+  // The id names the customer's partition: GET /v1/messages/{id} finds the message
+  // without an index entry to write.
+  const auto message_id =
+      messages::partitioned_id("m" + hex(fnv1a(run_id + '|' + step.path)), w.customer_id);
   const auto addresses = ingest::channel_addresses(w.customer.traits);
   // The listed channels the customer can receive, in order: an address, and consent
   // (recorded, else the channel's policies.consent default, as customer.consent shows

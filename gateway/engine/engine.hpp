@@ -53,7 +53,8 @@
 // no segment set.
 //
 // Key layout written here:
-//   herald:msg:{CUSTOMER}:MSGID  hash: id, customer_id, channel, provider, template,
+//   herald:msg:{P}:MSGID         (MSGID naming the customer's partition P: messages.hpp)
+//                                hash: id, customer_id, channel, provider, template,
 //                                workflow, run, step, status, content, reason, timeline,
 //                                converted_by (JSON: workflow, run, event, at) once a goal
 //                                is attributed to it

@@ -6,7 +6,9 @@ work=$(mktemp -d "/tmp/herald-bench-XXXXXX")
 pids=()
 bench_cleanup() {
   [ -n "${BENCH_KEEP:-}" ] && { echo "kept $work" >&2; return; }
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Last started first: Herald stops before the Redis it would otherwise wait for.
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
   wait 2>/dev/null
   rm -rf "$work"
 }

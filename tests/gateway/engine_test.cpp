@@ -14,6 +14,7 @@
 #include "gateway/event_processor.hpp"
 #include "gateway/ingest/event.hpp"
 #include "gateway/keys.hpp"
+#include "gateway/messages.hpp"
 #include "gateway/redis/redis_client.hpp"
 #include "templates/template_set.hpp"
 #include "tests/support/io_run.hpp"
@@ -23,6 +24,7 @@
 
 namespace asio = boost::asio;
 using namespace herald;
+namespace messages = herald::gateway::messages;
 using herald::test::RedisServer;
 using Json = nlohmann::ordered_json;
 
@@ -236,6 +238,76 @@ steps:
   CHECK(h.stat("cart", "entered") == "1");
   CHECK(h.stat("cart", "completed") == "1");
   CHECK(h.stat("cart", "reminder:sent") == "1");
+}
+
+TEST_CASE("messages: an id that names its customer's partition is found without an index") {
+  test_config();  // sets the partitions that keys and ids are built with
+  // Partitioned ids: what they name, and the ids that are not theirs.
+  auto id = messages::partitioned_id("m0123456789abcdef", "carol");
+  CHECK(id == "m0123456789abcdef-p" + std::to_string(keys::partition_of("carol", kPartitions)));
+  CHECK(messages::id_partition(id) == keys::partition_of("carol", kPartitions));
+  CHECK(messages::id_base(id) == "m0123456789abcdef");
+  CHECK(messages::key("anyone", id) ==
+        "herald:msg:" + keys::partition_tag(keys::partition_of("carol", kPartitions)) + ":" + id);
+  auto t = messages::partitioned_id("t0123456789abcdef01234567", "dan");
+  CHECK(messages::id_partition(t) == keys::partition_of("dan", kPartitions));
+  const std::vector<std::string> others{"m0123456789abcdef", "t0123456789abcdef01234567",
+                                        "bench-sms-1",
+                                        "m0123456789abcdef-p" + std::to_string(kPartitions),
+                                        "m0123456789abcdef-p01", "m0123456789abcdef-p",
+                                        "m0123456789ABCDEF-p1", "m0123-p1", "-p1"};
+  for (const auto& other : others) {
+    CAPTURE(other);
+    CHECK_FALSE(messages::id_partition(other));
+    CHECK(messages::id_base(other) == other);
+    CHECK(messages::key("erin", other) == keys::customer_key("herald:msg:", "erin", ":") + other);
+  }
+
+  RedisServer redis;
+  // A workflow's send: its id names the partition, and no index entry is written.
+  Harness h(redis, {parse(R"(workflow: hi
+trigger: { event: signed_up }
+steps:
+  - send: { template: hello, channel: email }
+)")});
+  h.event("carol", "signed_up", "{}", R"({"email": "carol@example.com", "first_name": "Carol"})");
+  auto listed = Json::parse(redis.cli({"LINDEX", keys::customer_messages("carol"), "0"}));
+  auto sent = listed["id"].get<std::string>();
+  CHECK(messages::id_partition(sent) == keys::partition_of("carol", kPartitions));
+  CHECK(redis.cli({"HGET", messages::key("", sent), "customer_id"}) == "carol");
+  CHECK(redis.cli({"EXISTS", messages::index_key(sent)}) == "0");
+  CHECK(redis.cli({"KEYS", "herald:mi:*"}).empty());
+
+  // Recorded once across an upgrade: the script that records a message whose run may
+  // repeat an earlier one's id finds it under the key its base id had before.
+  messages::NewMessage m;
+  m.id = messages::partitioned_id("m00000000000000aa", "dan");
+  m.customer_id = "dan";
+  m.channel = "email";
+  m.provider = "outbox";
+  m.template_name = "hello";
+  m.status = "queued";
+  m.at = "2024-01-01T00:00:00.000Z";
+  m.content = "{}";
+  m.stats_key = "herald:apistats";
+  m.stats_field = "sent";
+  auto legacy = messages::key("dan", messages::id_base(m.id));
+  redis.cli({"HSET", legacy, "id", std::string(messages::id_base(m.id)), "status", "sent"});
+  auto record = messages::record_command(m);
+  CHECK(redis.cli(record) == "0");
+  CHECK(redis.cli({"EXISTS", messages::key("dan", m.id)}) == "0");
+  CHECK(redis.cli({"LLEN", keys::customer_messages("dan")}) == "0");
+  // Without it, recorded, with no index entry; and once only.
+  redis.cli({"DEL", legacy});
+  CHECK(redis.cli(record) == "1");
+  CHECK(redis.cli({"HGET", messages::key("dan", m.id), "status"}) == "queued");
+  CHECK(redis.cli({"LLEN", keys::customer_messages("dan")}) == "1");
+  CHECK(redis.cli({"EXISTS", messages::index_key(m.id)}) == "0");
+  CHECK(redis.cli(record) == "0");
+  // An id that does not name its partition keeps its index entry.
+  m.id = "t0123456789abcdef01234567";
+  CHECK(redis.cli(messages::record_command(m)) == "1");
+  CHECK(redis.cli({"GET", messages::index_key(m.id)}) == "dan");
 }
 
 TEST_CASE("engine: a send with no reachable channel records a suppressed message") {

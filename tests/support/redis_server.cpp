@@ -48,7 +48,11 @@ std::string RedisServer::cli(const std::vector<std::string>& args) const {
     if (a == "--requirepass") cmd += " --no-auth-warning";
   for (std::size_t i = 0; i + 1 < extra_.size(); ++i)
     if (extra_[i] == "--requirepass") cmd += " -a '" + extra_[i + 1] + "'";
-  for (const auto& a : args) cmd += " '" + a + "'";
+  for (const auto& a : args) {  // each in single quotes, a quote within as '\''
+    cmd += " '";
+    for (char c : a) cmd += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    cmd += '\'';
+  }
   return shell_output(cmd);
 }
 
