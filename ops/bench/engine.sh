@@ -15,6 +15,8 @@
 #      and `perf record` of herald during the drain when perf is there (PERF=0 skips it);
 #   4. the timer figures, by ops/bench/timers.sh (memory per pending timer for 1,000,000,
 #      fired per second, p99 lag).
+# Before all this, a baseline from the same run: redis-benchmark's pipelined HSET and LPUSH
+# against a redis-server of the same configuration, on its own.
 # Prints a table with the targets beside the figures.
 # Usage: ops/bench/engine.sh [CUSTOMERS] [EVENTS]   (WORKFLOWS=100, TIMERS=0 skips step 4,
 #        THREADS=nproc Herald's worker threads, PROCESSORS=1 ingest.processors_per_thread,
@@ -36,6 +38,28 @@ if ! built=$(ninja -C "$build" herald 2>&1); then echo "$built" | tail -30 >&2; 
 
 source ops/bench/lib.sh
 now() { date +%s.%N; }
+
+# --- 0. baseline --------------------------------------------------------------------------
+# What this machine's redis-server does in the same run: a redis-server of the same
+# configuration, on its own, under redis-benchmark's pipelined HSET and LPUSH (16 commands
+# a round trip, random keys among CUSTOMERS), then stopped. The drain's figure over these
+# holds better than events/s alone on a machine whose speed varies from run to run.
+baseline_rps() {  # prints "HSET-rps LPUSH-rps"
+  local port pid
+  port=$(free_port)
+  mkdir -p "$work/baseline"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$work/baseline" --appendonly yes \
+    --appendfsync everysec --save "" --daemonize no --logfile "$work/baseline/redis.log" &
+  pid=$!
+  for _ in $(seq 100); do [ "$(redis-cli -p "$port" PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+  redis-benchmark -p "$port" -P 16 -r "$customers" -n 2000000 -t hset,lpush --csv 2>/dev/null |
+    tr -d '"' | awk -F, '$1 == "HSET" { h = $2 } $1 == "LPUSH" { l = $2 } END { printf "%.0f %.0f\n", h, l }'
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$work/baseline"
+}
+read -r base_hset base_lpush < <(baseline_rps)
+
 start_redis
 run_id=e$(date +%s)
 
@@ -136,6 +160,9 @@ if [ -n "$timers_out" ]; then
   printf '%-48s %14s   %-22s %s\n' "timers: fired/s" "$(echo "$fired" | awk '{ print $(NF-3) }')" ">= 20,000/s" "$(echo "$fired" | awk '{ print $NF }')"
   printf '%-48s %14s   %-22s %s\n' "timers: lag due -> fired, p99" "$(echo "$lag" | awk '{ print $(NF-5), $(NF-4) }')" "<= 1000 ms" "$(echo "$lag" | awk '{ print $NF }')"
 fi
+echo "baseline, same run: redis-benchmark -P 16 on a redis-server of the same configuration:"
+echo "          HSET $base_hset/s, LPUSH $base_lpush/s; the drain decided one event per" \
+  "$(awk -v h="$base_hset" -v e="$eps" 'BEGIN { printf "%.1f", (e > 0 ? h / e : 0) }') HSETs' time"
 echo
 echo "decisions: $entered runs entered, $skipped triggers skipped (active run or cooldown), $exited runs"
 echo "           exited, $sent first sends recorded, $timers_pending timers pending after the drain"
