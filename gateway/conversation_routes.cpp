@@ -147,7 +147,7 @@ asio::awaitable<void> add_context(Json& out, const Located& located, const confi
   Json orders = Json::array();
   for (const auto& e : replies[1].elements) {
     if (orders.size() >= kRecentOrders) break;
-    auto ev = Json::parse(e.str, nullptr, false);
+    auto ev = Json::parse(history_entry_json(e.str), nullptr, false);
     if (ev.is_object() && ev.value("event", "") == config.stats.order_event)
       orders.push_back(std::move(ev));
   }

@@ -230,6 +230,7 @@ void add_customer_routes(Router& router, const config::Config& config) {
                auto lists = co_await current_worker().redis->pipeline(reads);
                auto out = customer_to_json(id, *state, *cfg);
                out["consent_log"] = parse_list(lists[0]);
+               for (auto& entry : lists[1].elements) entry.str = history_entry_json(entry.str);
                out["events"] = parse_list(lists[1]);
                out["messages"] = co_await listed_messages(*current_worker().redis, id, lists[2]);
                co_return Response::json(200, out);

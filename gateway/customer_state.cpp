@@ -1,5 +1,7 @@
 #include "gateway/customer_state.hpp"
 
+#include <charconv>
+#include <chrono>
 #include <stdexcept>
 
 #include <openssl/sha.h>
@@ -53,6 +55,39 @@ void CustomerState::complete() {
   entries = parse_object(values.size() > 6 ? values[6] : std::nullopt);
   partial = false;
   source = nullptr;
+}
+
+std::string history_entry(std::string_view event, std::string_view properties,
+                          ingest::Timestamp at) {
+  const auto ms = std::to_string(at.time_since_epoch().count());
+  const auto props = ingest::is_json_object(properties) ? properties : std::string_view("{}");
+  std::string out;
+  out.reserve(3 + ms.size() + event.size() + props.size());
+  out += '\x01';
+  out.append(ms).append(1, '\x1f').append(event).append(1, '\x1f').append(props);
+  return out;
+}
+
+std::string history_entry_json(std::string_view stored) {
+  if (stored.empty() || stored[0] != '\x01') return std::string(stored);
+  const auto first = stored.find('\x1f');
+  const auto last = stored.rfind('\x1f');
+  if (first == std::string_view::npos || last == first) return "{}";
+  long long ms = 0;
+  auto digits = stored.substr(1, first - 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return "{}";
+  const auto event = stored.substr(first + 1, last - first - 1);
+  const auto props = stored.substr(last + 1);
+  std::string out;
+  out.reserve(stored.size() + 48);
+  out.append("{\"event\":");
+  ingest::append_json_string(out, event);
+  out.append(",\"properties\":").append(props.empty() ? std::string_view("{}") : props);
+  out.append(",\"timestamp\":\"")
+      .append(ingest::format_rfc3339(ingest::Timestamp(std::chrono::milliseconds(ms))))
+      .append("\"}");
+  return out;
 }
 
 std::string stats_to_stored(const ingest::OrderStats& stats) {

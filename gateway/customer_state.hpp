@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +57,17 @@ std::string stats_to_stored(const ingest::OrderStats& stats);
 
 /// GET /v1/customers/{id}
 OJson customer_to_json(const std::string& id, const CustomerState& c, const config::Config& config);
+
+/// An entry of a customer's event history (keys::customer_events) as stored: "\x01", the
+/// event's time (milliseconds since the epoch), "\x1f", its name, "\x1f", its properties
+/// (a JSON object's text, which holds no raw control character, so the last "\x1f" ends
+/// the name). About half the bytes of the JSON object earlier versions stored.
+std::string history_entry(std::string_view event, std::string_view properties,
+                          ingest::Timestamp at);
+
+/// A stored history entry as the JSON text {"event", "properties", "timestamp"} the API
+/// shows; an entry stored by earlier versions (that JSON already) as it is.
+std::string history_entry_json(std::string_view stored);
 
 /// Merges normalised traits: a null value removes the trait.
 void merge_traits(OJson& traits, const OJson& update);

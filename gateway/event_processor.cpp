@@ -674,17 +674,9 @@ struct EventProcessor::Impl {
     if (event.event == config.stats.order_event)
       state.stats = ingest::apply_order(state.stats, ingest::parse_stored_json(event.properties),
                                         event.timestamp);
-    // {"event", "properties", "timestamp"}: the properties as ingest wrote them (an object
-    // of minified JSON), without a parse and a dump.
-    std::string record;
-    record.reserve(event.event.size() + event.properties.size() + at.size() + 48);
-    record.append("{\"event\":");
-    ingest::append_json_string(record, event.event);
-    record.append(",\"properties\":");
-    record.append(ingest::is_json_object(event.properties) ? std::string_view(event.properties)
-                                                             : std::string_view("{}"));
-    record.append(",\"timestamp\":\"").append(at).append("\"}");
-    history.push_back(std::move(record));
+    // The properties as ingest wrote them (an object of minified JSON), without a parse
+    // and a dump.
+    history.push_back(history_entry(event.event, event.properties, event.timestamp));
   }
 
   /// The customer's state into `tx`; the address index's changes into `index`. On a

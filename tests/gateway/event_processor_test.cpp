@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 
+#include "gateway/customer_state.hpp"
 #include "gateway/event_processor.hpp"
 #include "gateway/event_sink.hpp"
 #include "gateway/keys.hpp"
@@ -127,6 +128,27 @@ TEST_CASE("events are applied in each customer's order and the sink's writes are
   CHECK(redis.cli({"XINFO", "GROUPS", keys::stream(0)}).empty());
 }
 
+TEST_CASE("history entries: the compact stored form and the API's object, old entries too") {
+  using gateway::history_entry;
+  using gateway::history_entry_json;
+  const auto at = ingest::Timestamp(std::chrono::milliseconds(1700000000123));
+  auto stored = history_entry("order.completed", R"({"total":12.5,"sku":"a\u001fb"})", at);
+  CHECK(stored == std::string("\x01") + "1700000000123\x1f" + "order.completed\x1f" +
+                      R"({"total":12.5,"sku":"a\u001fb"})");
+  CHECK(history_entry_json(stored) ==
+        R"({"event":"order.completed","properties":{"total":12.5,"sku":"a\u001fb"},)"
+        R"("timestamp":"2023-11-14T22:13:20.123Z"})");
+  // A name holding the separator, quotes or a backslash; properties that are not an object.
+  auto odd = history_entry("a\x1f\"b\\", "[1]", at);
+  auto shown = nlohmann::json::parse(history_entry_json(odd));
+  CHECK(shown["event"] == "a\x1f\"b\\");
+  CHECK(shown["properties"] == nlohmann::json::object());
+  // Entries of earlier versions are shown as they were stored.
+  const std::string old = R"({"event":"x","properties":{},"timestamp":"2024-01-01T00:00:00.000Z"})";
+  CHECK(history_entry_json(old) == old);
+  CHECK(history_entry_json(std::string("\x01") + "12x\x1fa\x1f{}") == "{}");  // unreadable
+}
+
 TEST_CASE("a customer's history keeps the latest 50 events, newest first, and at most 60") {
   RedisServer redis;
   RecordingSink sink;
@@ -149,6 +171,15 @@ TEST_CASE("a customer's history keeps the latest 50 events, newest first, and at
                     std::chrono::seconds(20)));  // carl: trimmed with the partition's next pass
   CHECK_THAT(newest("carl", 0), Catch::Contains("\"n\": 69"));
   CHECK_THAT(newest("carl", 49), Catch::Contains("\"n\": 20"));
+  {  // stored in the compact form; shown as the API's object
+    auto stored = newest("carl", 0);
+    REQUIRE_FALSE(stored.empty());
+    CHECK(stored[0] == '\x01');
+    auto shown = nlohmann::json::parse(gateway::history_entry_json(stored));
+    CHECK(shown["event"] == "page.viewed");
+    CHECK(shown["properties"]["n"] == 69);
+    CHECK(shown["timestamp"].get<std::string>().size() == 24);
+  }
 
   for (int n = 70; n < 75; ++n) append(redis, "carl", "page.viewed", n);
   for (int n = 3; n < 60; ++n) append(redis, "dora", "page.viewed", n);  // 60 in all
