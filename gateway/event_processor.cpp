@@ -189,16 +189,27 @@ bool has_traits(const ingest::Event& event) {
   return !event.traits.empty() && event.traits != "{}";
 }
 
-/// A sink's decisions into `tx`, counter increments into `counters`, index adds into
-/// `adds`.
-void push_decisions(std::vector<std::vector<std::string>>& tx, Counters& counters,
-                    IndexAdds& adds, Commands& decisions) {
-  for (auto& command : decisions) {
-    if (counters.take(command) || adds.take(command)) continue;
-    if (adds.orders(command)) adds.flush(tx);
-    tx.push_back(std::move(command));
+/// What a pass's transaction collects from the sink's decisions to send merged at its end
+/// (counter increments, index additions); the other decisions go into the transaction in
+/// their order.
+class Deferred {
+ public:
+  void push(std::vector<std::vector<std::string>>& tx, Commands& decisions) {
+    for (auto& command : decisions) {
+      if (counters_.take(command) || adds_.take(command)) continue;
+      if (adds_.orders(command)) adds_.flush(tx);
+      tx.push_back(std::move(command));
+    }
   }
-}
+  void flush(std::vector<std::vector<std::string>>& tx) {
+    adds_.flush(tx);
+    counters_.flush(tx);
+  }
+
+ private:
+  Counters counters_;
+  IndexAdds adds_;
+};
 
 }  // namespace
 
@@ -390,8 +401,7 @@ struct EventProcessor::Impl {
     }
 
     std::vector<std::vector<std::string>> txs{{"MULTI"}};
-    Counters counters;
-    IndexAdds adds;
+    Deferred deferred;
     std::vector<std::vector<std::string>> index_writes;
     auto& index = config.redis.cluster ? index_writes : txs;
     // (position in txs, key) of each history push, whose answer is the list's length.
@@ -413,7 +423,7 @@ struct EventProcessor::Impl {
       }
       if (auto at = write_customer(txs, index, id, values, state, before, history))
         pushes.emplace_back(*at, keys::customer_events(id));
-      push_decisions(txs, counters, adds, decisions);
+      deferred.push(txs, decisions);
     }
     if (auto t = trims.find(p); t != trims.end()) {
       for (const auto& key : t->second)
@@ -427,8 +437,7 @@ struct EventProcessor::Impl {
                    std::to_string(last.first) + "-" + std::to_string(last.second + 1)});
     txs.push_back({"DECRBY", keys::backlog(p),
                    std::to_string(batch.entries.size() + batch.bad.size())});
-    adds.flush(txs);
-    counters.flush(txs);
+    deferred.flush(txs);
     txs.push_back({"EXEC"});
     co_await write_index(redis, index_writes);
     auto results = co_await redis.pipeline(txs);
@@ -576,8 +585,7 @@ struct EventProcessor::Impl {
     }
 
     std::vector<std::vector<std::string>> tx{{"MULTI"}};
-    Counters counters;
-    IndexAdds adds;
+    Deferred deferred;
     std::vector<std::vector<std::string>> index_writes;
     auto& index = config.redis.cluster ? index_writes : tx;
     using Fired = std::vector<std::pair<std::string, std::string>>;  // (member, score)
@@ -602,10 +610,9 @@ struct EventProcessor::Impl {
         ++fired_count;
       }
       write_customer(tx, index, id, values, state, before_addresses, {});
-      push_decisions(tx, counters, adds, decisions);
+      deferred.push(tx, decisions);
     }
-    adds.flush(tx);
-    counters.flush(tx);
+    deferred.flush(tx);
     tx.push_back({"EXEC"});
     co_await write_index(redis, index_writes);
     auto results = co_await redis.pipeline(tx);
