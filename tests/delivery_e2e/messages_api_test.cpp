@@ -228,6 +228,9 @@ TEST_CASE("POST /v1/messages refuses bad requests, naming the field") {
   r = admin(herald, "GET", "/v1/messages/t000000000000000000000000");
   CHECK(r.status == 404);
   CHECK(Json::parse(r.body)["error"]["code"] == "not_found");
+  r = admin(herald, "GET", "/v1/messages/m0123456789abcdef-p0");  // a workflow's form
+  CHECK(r.status == 404);
+  CHECK(Json::parse(r.body)["error"]["code"] == "not_found");
 
   // The messages list has one filter, the dead letters.
   r = admin(herald, "GET", "/v1/messages?status=sent");

@@ -87,7 +87,11 @@ steps:
   CHECK(wes["run"].is_string());
   CHECK(val["channel"] == "email");
   const auto wes_id = wes["id"].get<std::string>();
+  // A workflow's message id names the customer's partition; the API finds it by id alone.
+  CHECK(wes_id.find("-p") != std::string::npos);
   auto m = message(*herald, wes_id);
+  CHECK(m["id"] == wes_id);
+  CHECK(m["customer_id"] == "wes");
   CHECK(m["workflow"] == "shipped");
   CHECK(m["provider"] == "twilio");
   CHECK(statuses_of(m["timeline"]) == std::vector<std::string>{"queued", "sending", "sent"});
