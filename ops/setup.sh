@@ -17,6 +17,8 @@ packages=(
   chromium
   # the conversations benchmark's WebSocket clients (ops/bench/conversations.sh)
   python3-websockets
+  # the engine benchmark's instruction count of redis-server (ops/bench/engine.sh, IR=1)
+  valgrind
 )
 
 missing=()

@@ -18,12 +18,20 @@
 # Before all this, a baseline from the same run: redis-benchmark's pipelined HSET and LPUSH
 # against a redis-server of the same configuration, on its own.
 # Prints a table with the targets beside the figures.
+#
+# IR=1 counts instead of timing: redis-server runs under valgrind's callgrind, and the
+# drain's figure is the instructions redis-server's main process ran per event, with where
+# they went (reading commands, running them, copying them to the append-only file). Unlike
+# events/s on a shared machine, this count repeats within a few per cent from run to run,
+# so it shows a change to what Herald sends Redis that timing would lose in noise. The
+# drain runs about thirty times slower; use fewer customers (IR=1 defaults to 20,000).
 # Usage: ops/bench/engine.sh [CUSTOMERS] [EVENTS]   (WORKFLOWS=100, TIMERS=0 skips step 4,
 #        THREADS=nproc Herald's worker threads, PROCESSORS=1 ingest.processors_per_thread,
-#        HERALD_BUILD_DIR picks the build tree)
+#        HERALD_BUILD_DIR picks the build tree, IR=1 counts instructions)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-customers=${1:-100000}
+counted=${IR:-0}
+customers=${1:-$([ "$counted" = 1 ] && echo 20000 || echo 100000)}
 events=${2:-5}
 workflows=${WORKFLOWS:-100}
 names=$workflows
@@ -58,9 +66,23 @@ baseline_rps() {  # prints "HSET-rps LPUSH-rps"
   wait "$pid" 2>/dev/null || true
   rm -rf "$work/baseline"
 }
-read -r base_hset base_lpush < <(baseline_rps)
-
-start_redis
+if [ "$counted" = 1 ]; then
+  command -v valgrind >/dev/null || { echo "IR=1 needs valgrind (ops/setup.sh installs it)" >&2; exit 1; }
+  base_hset=0 base_lpush=0
+  # The same redis-server as start_redis, under callgrind; its dumps go to $work.
+  redis_port=$(free_port)
+  mkdir -p "$work/redis"
+  valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" redis-server \
+    --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --appendonly yes \
+    --appendfsync everysec --save "" --daemonize no --logfile "$work/redis/redis.log" \
+    2>"$work/valgrind.log" &
+  redis_vg=$!
+  pids+=($redis_vg)
+  for _ in $(seq 300); do [ "$(rcli PING 2>/dev/null)" = PONG ] && break; sleep 0.2; done
+else
+  read -r base_hset base_lpush < <(baseline_rps)
+  start_redis
+fi
 run_id=e$(date +%s)
 
 python3 ops/bench/engine/gen_workflows.py "$work/workflows" "$work/templates" "$workflows" "$names"
@@ -103,19 +125,28 @@ redis_cpu() { rcli INFO cpu | tr -d '\r' | awk -F: '$1 == "used_cpu_user" || $1 
 redis_children_cpu() { rcli INFO cpu | tr -d '\r' | awk -F: '$1 == "used_cpu_user_children" || $1 == "used_cpu_sys_children" { s += $2 } END { printf "%.2f", s }'; }
 herald_cpu0=$(cpu_of "$herald_pid"); redis_cpu0=$(redis_cpu); redis_children0=$(redis_children_cpu)
 rewrites0=$(rcli INFO persistence | tr -d '\r' | awk -F: '$1 == "aof_rewrites" { print $2 + 0 }')
+# A dump zeroes callgrind's counters: the next one holds the drain alone.
+[ "$counted" = 1 ] && callgrind_control -d "$redis_vg" >/dev/null 2>&1
 started=$(now)
 perf_pid=""
-if [ "${PERF:-1}" = 1 ] && command -v perf >/dev/null; then
+if [ "${PERF:-1}" = 1 ] && [ "$counted" != 1 ] && command -v perf >/dev/null; then
   perf record -F 499 -p "$herald_pid" -o "$work/perf.data" >/dev/null 2>&1 &
   perf_pid=$!
 fi
 left=$queued
-for _ in $(seq 12000); do  # at most 10 minutes
+for _ in $(seq $([ "$counted" = 1 ] && echo 72000 || echo 12000)); do  # at most 10 minutes (1 hour counted)
   left=$(backlog)
   [ "$left" -le 0 ] && break
   sleep 0.05
 done
 drained=$(now)
+counted_out=""
+if [ "$counted" = 1 ]; then
+  callgrind_control -d "$redis_vg" >/dev/null 2>&1
+  # The drain's dump: the main process's file with the highest part number (the rewrite
+  # children write files of their own pids).
+  counted_out=$(ls "$work/callgrind.$redis_vg".* 2>/dev/null | sort -t. -k3 -n | tail -1)
+fi
 herald_cpu=$(awk -v a="$(cpu_of "$herald_pid")" -v b="$herald_cpu0" 'BEGIN { printf "%.1f", a - b }')
 redis_cpu_drain=$(awk -v a="$(redis_cpu)" -v b="$redis_cpu0" 'BEGIN { printf "%.1f", a - b }')
 redis_children_drain=$(awk -v a="$(redis_children_cpu)" -v b="$redis_children0" 'BEGIN { printf "%.1f", a - b }')
@@ -139,7 +170,7 @@ redis_usec=$(awk '$1 != "exec" { s += $3 } END { printf "%.0f", s }' "$work/comm
 
 # --- 4. timers ------------------------------------------------------------------------------
 timers_out=""
-if [ "${TIMERS:-1}" = 1 ]; then
+if [ "${TIMERS:-$([ "$counted" = 1 ] && echo 0 || echo 1)}" = 1 ]; then
   kill "$herald_pid" 2>/dev/null || true
   HERALD_BUILD_DIR="$build" ops/bench/timers.sh > "$work/timers.txt" 2>&1 || true
   timers_out="$work/timers.txt"
@@ -151,8 +182,31 @@ echo
 echo "Engine benchmark: $workflows workflows, herald threads $threads ($processors processors each), $partitions partitions, $(nproc) cores, $(date -u +%Y-%m-%d)"
 echo "redis-server $(redis-server --version | awk '{ print $3 }' | cut -d= -f2), appendonly yes, appendfsync everysec"
 printf '%-48s %14s   %-22s %s\n' measure value target result
-printf '%-48s %14s   %-22s %s\n' "events decided/s ($queued events, ${drain_secs} s)" "$eps" ">= 50,000/s" \
-  "$(verdict "$eps" 50000 ">=")"
+if [ "$counted" = 1 ]; then
+  # callgrind_annotate's inclusive counts: "  1,077,593,024 (14.44%)  ???:NAME [binary]".
+  callgrind_annotate --inclusive=yes "$counted_out" 2>/dev/null > "$work/callgrind.txt"
+  ir_of() {
+    awk -v f="???:$1" '{ for (i = 2; i <= NF; i++) if ($i == f) { gsub(",", "", $1); print $1; exit } }' \
+      "$work/callgrind.txt"
+  }
+  ir_total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$work/callgrind.txt")
+  per_event() { awk -v a="${1:-0}" -v b="${2:-0}" -v n="$queued" -v t="$ir_total" \
+    'BEGIN { printf "%9.0f  (%4.1f %%)", (a + b) / n, 100 * (a + b) / t }'; }
+  printf '%-48s %14s   %-22s %s\n' "events decided ($queued events)" "$((queued - left))" "-" \
+    "(redis-server under valgrind: not a speed)"
+  echo "redis-server instructions per event over the drain (main process; callgrind):" \
+    "$(awk -v t="$ir_total" -v n="$queued" 'BEGIN { printf "%.0f", t / n }')"
+  echo "  reading commands (processMultibulkBuffer)            $(per_event "$(ir_of processMultibulkBuffer)")"
+  echo "  commands run inside transactions and scripts (call'2) $(per_event "$(ir_of "call'2")")"
+  echo "  copying them to the append-only file                   $(per_event "$(ir_of propagatePendingCommands)")"
+  echo "  profile reads (HGETALL, HMGET)                         $(per_event "$(ir_of hgetallCommand)" "$(ir_of hmgetCommand)")"
+  echo "  stream reads (XREAD)                                   $(per_event "$(ir_of xreadCommand)")"
+  echo "  the delivery worker's claims (XCLAIM, XAUTOCLAIM; they"
+  echo "    follow the drain's duration, not its events)         $(per_event "$(ir_of xclaimCommand)" "$(ir_of xautoclaimCommand)")"
+else
+  printf '%-48s %14s   %-22s %s\n' "events decided/s ($queued events, ${drain_secs} s)" "$eps" ">= 50,000/s" \
+    "$(verdict "$eps" 50000 ">=")"
+fi
 if [ -n "$timers_out" ]; then
   row() { grep -F "$1" "$timers_out" | head -1 | sed 's/  */ /g'; }
   mem=$(row "Redis memory per pending timer"); fired=$(row "fired/s, "); lag=$(row "lag due -> fired")
@@ -160,9 +214,11 @@ if [ -n "$timers_out" ]; then
   printf '%-48s %14s   %-22s %s\n' "timers: fired/s" "$(echo "$fired" | awk '{ print $(NF-3) }')" ">= 20,000/s" "$(echo "$fired" | awk '{ print $NF }')"
   printf '%-48s %14s   %-22s %s\n' "timers: lag due -> fired, p99" "$(echo "$lag" | awk '{ print $(NF-5), $(NF-4) }')" "<= 1000 ms" "$(echo "$lag" | awk '{ print $NF }')"
 fi
-echo "baseline, same run: redis-benchmark -P 16 on a redis-server of the same configuration:"
-echo "          HSET $base_hset/s, LPUSH $base_lpush/s; the drain decided one event per" \
-  "$(awk -v h="$base_hset" -v e="$eps" 'BEGIN { printf "%.1f", (e > 0 ? h / e : 0) }') HSETs' time"
+if [ "$counted" != 1 ]; then
+  echo "baseline, same run: redis-benchmark -P 16 on a redis-server of the same configuration:"
+  echo "          HSET $base_hset/s, LPUSH $base_lpush/s; the drain decided one event per" \
+    "$(awk -v h="$base_hset" -v e="$eps" 'BEGIN { printf "%.1f", (e > 0 ? h / e : 0) }') HSETs' time"
+fi
 echo
 echo "decisions: $entered runs entered, $skipped triggers skipped (active run or cooldown), $exited runs"
 echo "           exited, $sent first sends recorded, $timers_pending timers pending after the drain"
