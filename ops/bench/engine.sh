@@ -196,13 +196,14 @@ if [ "$counted" = 1 ]; then
     "(redis-server under valgrind: not a speed)"
   echo "redis-server instructions per event over the drain (main process; callgrind):" \
     "$(awk -v t="$ir_total" -v n="$queued" 'BEGIN { printf "%.0f", t / n }')"
-  echo "  reading commands (processMultibulkBuffer)            $(per_event "$(ir_of processMultibulkBuffer)")"
-  echo "  commands run inside transactions and scripts (call'2) $(per_event "$(ir_of "call'2")")"
-  echo "  copying them to the append-only file                   $(per_event "$(ir_of propagatePendingCommands)")"
-  echo "  profile reads (HGETALL, HMGET)                         $(per_event "$(ir_of hgetallCommand)" "$(ir_of hmgetCommand)")"
-  echo "  stream reads (XREAD)                                   $(per_event "$(ir_of xreadCommand)")"
-  echo "  the delivery worker's claims (XCLAIM, XAUTOCLAIM; they"
-  echo "    follow the drain's duration, not its events)         $(per_event "$(ir_of xclaimCommand)" "$(ir_of xautoclaimCommand)")"
+  ir_row() { printf '  %-56s %s\n' "$1" "$(per_event "$(ir_of "$2")" "$([ -n "${3:-}" ] && ir_of "$3")")"; }
+  ir_row "reading commands (processMultibulkBuffer)" processMultibulkBuffer
+  ir_row "commands run inside transactions and scripts (call'2)" "call'2"
+  ir_row "copying them to the append-only file" propagatePendingCommands
+  ir_row "profile reads (HGETALL, HMGET)" hgetallCommand hmgetCommand
+  ir_row "stream reads (XREAD)" xreadCommand
+  ir_row "the delivery worker's claims (XCLAIM, XAUTOCLAIM)" xclaimCommand xautoclaimCommand
+  echo "  (the claims follow the drain's duration, which callgrind stretches, not its events)"
 else
   printf '%-48s %14s   %-22s %s\n' "events decided/s ($queued events, ${drain_secs} s)" "$eps" ">= 50,000/s" \
     "$(verdict "$eps" 50000 ">=")"
