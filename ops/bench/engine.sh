@@ -25,13 +25,14 @@
 # events/s on a shared machine, this count repeats within a few per cent from run to run,
 # so it shows a change to what Herald sends Redis that timing would lose in noise. The
 # drain runs about thirty times slower; use fewer customers (IR=1 defaults to 20,000).
+# IR=herald counts Herald's instructions the same way (every thread), Redis running free.
 # Usage: ops/bench/engine.sh [CUSTOMERS] [EVENTS]   (WORKFLOWS=100, TIMERS=0 skips step 4,
 #        THREADS=nproc Herald's worker threads, PROCESSORS=1 ingest.processors_per_thread,
-#        HERALD_BUILD_DIR picks the build tree, IR=1 counts instructions)
+#        HERALD_BUILD_DIR picks the build tree, IR=1 or IR=herald counts instructions)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-counted=${IR:-0}
-customers=${1:-$([ "$counted" = 1 ] && echo 20000 || echo 100000)}
+counted=${IR:-0}  # 1: redis-server's instructions; herald: Herald's
+customers=${1:-$([ "$counted" = 0 ] && echo 100000 || echo 20000)}
 events=${2:-5}
 workflows=${WORKFLOWS:-100}
 names=$workflows
@@ -66,7 +67,11 @@ baseline_rps() {  # prints "HSET-rps LPUSH-rps"
   wait "$pid" 2>/dev/null || true
   rm -rf "$work/baseline"
 }
-if [ "$counted" = 1 ]; then
+if [ "$counted" = herald ]; then
+  command -v valgrind >/dev/null || { echo "IR=herald needs valgrind (ops/setup.sh installs it)" >&2; exit 1; }
+  base_hset=0 base_lpush=0
+  start_redis
+elif [ "$counted" = 1 ]; then
   command -v valgrind >/dev/null || { echo "IR=1 needs valgrind (ops/setup.sh installs it)" >&2; exit 1; }
   base_hset=0 base_lpush=0
   # The same redis-server as start_redis, under callgrind; its dumps go to $work.
@@ -115,10 +120,21 @@ mem_streams=$(rcli INFO memory | awk -F: '$1 == "used_memory" { print $2 + 0 }')
 
 # --- 2. start herald, measure the drain -----------------------------------------------------
 rcli CONFIG RESETSTAT >/dev/null
-"./$build/gateway/herald" serve --config "$work/herald.yaml" 2>"$work/herald.log" &
-herald_pid=$!
-pids+=($herald_pid)
-wait_http "http://127.0.0.1:$herald_port/readyz"
+if [ "$counted" = herald ]; then
+  valgrind --tool=callgrind --callgrind-out-file="$work/herald-callgrind.%p" \
+    "./$build/gateway/herald" serve --config "$work/herald.yaml" 2>"$work/herald.log" &
+  herald_pid=$!
+  pids+=($herald_pid)
+  for _ in $(seq 1200); do  # callgrind takes a while to start it
+    curl -fs "http://127.0.0.1:$herald_port/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+else
+  "./$build/gateway/herald" serve --config "$work/herald.yaml" 2>"$work/herald.log" &
+  herald_pid=$!
+  pids+=($herald_pid)
+  wait_http "http://127.0.0.1:$herald_port/readyz"
+fi
 cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }  # utime + stime, s (USER_HZ 100)
 redis_cpu() { rcli INFO cpu | tr -d '\r' | awk -F: '$1 == "used_cpu_user" || $1 == "used_cpu_sys" { s += $2 } END { printf "%.2f", s }'; }
 # The append-only file's rewrites run in forked children, on the same cores.
@@ -127,14 +143,15 @@ herald_cpu0=$(cpu_of "$herald_pid"); redis_cpu0=$(redis_cpu); redis_children0=$(
 rewrites0=$(rcli INFO persistence | tr -d '\r' | awk -F: '$1 == "aof_rewrites" { print $2 + 0 }')
 # A dump zeroes callgrind's counters: the next one holds the drain alone.
 [ "$counted" = 1 ] && callgrind_control -d "$redis_vg" >/dev/null 2>&1
+[ "$counted" = herald ] && callgrind_control -d "$herald_pid" >/dev/null 2>&1
 started=$(now)
 perf_pid=""
-if [ "${PERF:-1}" = 1 ] && [ "$counted" != 1 ] && command -v perf >/dev/null; then
+if [ "${PERF:-1}" = 1 ] && [ "$counted" = 0 ] && command -v perf >/dev/null; then
   perf record -F 499 -p "$herald_pid" -o "$work/perf.data" >/dev/null 2>&1 &
   perf_pid=$!
 fi
 left=$queued
-for _ in $(seq $([ "$counted" = 1 ] && echo 72000 || echo 12000)); do  # at most 10 minutes (1 hour counted)
+for _ in $(seq $([ "$counted" = 0 ] && echo 12000 || echo 72000)); do  # at most 10 minutes (1 hour counted)
   left=$(backlog)
   [ "$left" -le 0 ] && break
   sleep 0.05
@@ -146,6 +163,10 @@ if [ "$counted" = 1 ]; then
   # The drain's dump: the main process's file with the highest part number (the rewrite
   # children write files of their own pids).
   counted_out=$(ls "$work/callgrind.$redis_vg".* 2>/dev/null | sort -t. -k3 -n | tail -1)
+fi
+if [ "$counted" = herald ]; then
+  callgrind_control -d "$herald_pid" >/dev/null 2>&1
+  counted_out=$(ls "$work/herald-callgrind.$herald_pid".* 2>/dev/null | sort -t. -k3 -n | tail -1)
 fi
 herald_cpu=$(awk -v a="$(cpu_of "$herald_pid")" -v b="$herald_cpu0" 'BEGIN { printf "%.1f", a - b }')
 redis_cpu_drain=$(awk -v a="$(redis_cpu)" -v b="$redis_cpu0" 'BEGIN { printf "%.1f", a - b }')
@@ -170,7 +191,7 @@ redis_usec=$(awk '$1 != "exec" { s += $3 } END { printf "%.0f", s }' "$work/comm
 
 # --- 4. timers ------------------------------------------------------------------------------
 timers_out=""
-if [ "${TIMERS:-$([ "$counted" = 1 ] && echo 0 || echo 1)}" = 1 ]; then
+if [ "${TIMERS:-$([ "$counted" = 0 ] && echo 1 || echo 0)}" = 1 ]; then
   kill "$herald_pid" 2>/dev/null || true
   HERALD_BUILD_DIR="$build" ops/bench/timers.sh > "$work/timers.txt" 2>&1 || true
   timers_out="$work/timers.txt"
@@ -204,6 +225,21 @@ if [ "$counted" = 1 ]; then
   ir_row "stream reads (XREAD)" xreadCommand
   ir_row "the delivery worker's claims (XCLAIM, XAUTOCLAIM)" xclaimCommand xautoclaimCommand
   echo "  (the claims follow the drain's duration, which callgrind stretches, not its events)"
+elif [ "$counted" = herald ]; then
+  callgrind_annotate --inclusive=yes "$counted_out" 2>/dev/null > "$work/callgrind.txt" || true
+  ir_total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$work/callgrind.txt")
+  # The first (outermost) inclusive count of a function whose name holds $1.
+  ir_like() { awk -v f="$1" 'index($0, f) { gsub(",", "", $1); print $1; exit }' "$work/callgrind.txt"; }
+  per_event() { awk -v a="${1:-0}" -v n="$queued" -v t="${ir_total:-1}" \
+    'BEGIN { printf "%9.0f  (%4.1f %%)", a / n, 100 * a / t }'; }
+  printf '%-48s %14s   %-22s %s\n' "events decided ($queued events)" "$((queued - left))" "-" \
+    "(herald under valgrind: not a speed)"
+  echo "herald instructions per event over the drain (every thread; callgrind):" \
+    "$(awk -v t="${ir_total:-0}" -v n="$queued" 'BEGIN { printf "%.0f", t / n }')"
+  printf '  %-56s %s\n' "the workflow engine's decisions (Engine::decide)" "$(per_event "$(ir_like "Engine::decide(")")"
+  printf '  %-56s %s\n' "the customer's state written back (write_customer)" "$(per_event "$(ir_like "::write_customer(")")"
+  printf '  %-56s %s\n' "Redis answers parsed (redisReaderGetReply)" "$(per_event "$(ir_like "redisReaderGetReply")")"
+  printf '  %-56s %s\n' "Redis commands formatted and sent (send_formatted)" "$(per_event "$(ir_like "::send_formatted(")")"
 else
   printf '%-48s %14s   %-22s %s\n' "events decided/s ($queued events, ${drain_secs} s)" "$eps" ">= 50,000/s" \
     "$(verdict "$eps" 50000 ">=")"
@@ -215,7 +251,7 @@ if [ -n "$timers_out" ]; then
   printf '%-48s %14s   %-22s %s\n' "timers: fired/s" "$(echo "$fired" | awk '{ print $(NF-3) }')" ">= 20,000/s" "$(echo "$fired" | awk '{ print $NF }')"
   printf '%-48s %14s   %-22s %s\n' "timers: lag due -> fired, p99" "$(echo "$lag" | awk '{ print $(NF-5), $(NF-4) }')" "<= 1000 ms" "$(echo "$lag" | awk '{ print $NF }')"
 fi
-if [ "$counted" != 1 ]; then
+if [ "$counted" = 0 ]; then
   echo "baseline, same run: redis-benchmark -P 16 on a redis-server of the same configuration:"
   echo "          HSET $base_hset/s, LPUSH $base_lpush/s; the drain decided one event per" \
     "$(awk -v h="$base_hset" -v e="$eps" 'BEGIN { printf "%.1f", (e > 0 ? h / e : 0) }') HSETs' time"
