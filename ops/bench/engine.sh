@@ -67,27 +67,15 @@ baseline_rps() {  # prints "HSET-rps LPUSH-rps"
   wait "$pid" 2>/dev/null || true
   rm -rf "$work/baseline"
 }
-if [ "$counted" = herald ]; then
-  command -v valgrind >/dev/null || { echo "IR=herald needs valgrind (ops/setup.sh installs it)" >&2; exit 1; }
+# Under IR, the counted process runs under callgrind; its dumps go to $work.
+callgrind=(valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p")
+if [ "$counted" != 0 ]; then
+  command -v valgrind >/dev/null || { echo "IR=$counted needs valgrind (ops/setup.sh installs it)" >&2; exit 1; }
   base_hset=0 base_lpush=0
-  start_redis
-elif [ "$counted" = 1 ]; then
-  command -v valgrind >/dev/null || { echo "IR=1 needs valgrind (ops/setup.sh installs it)" >&2; exit 1; }
-  base_hset=0 base_lpush=0
-  # The same redis-server as start_redis, under callgrind; its dumps go to $work.
-  redis_port=$(free_port)
-  mkdir -p "$work/redis"
-  valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" redis-server \
-    --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --appendonly yes \
-    --appendfsync everysec --save "" --daemonize no --logfile "$work/redis/redis.log" \
-    2>"$work/valgrind.log" &
-  redis_vg=$!
-  pids+=($redis_vg)
-  for _ in $(seq 300); do [ "$(rcli PING 2>/dev/null)" = PONG ] && break; sleep 0.2; done
 else
   read -r base_hset base_lpush < <(baseline_rps)
-  start_redis
 fi
+if [ "$counted" = 1 ]; then start_redis "${callgrind[@]}"; else start_redis; fi
 run_id=e$(date +%s)
 
 python3 ops/bench/engine/gen_workflows.py "$work/workflows" "$work/templates" "$workflows" "$names"
@@ -120,30 +108,24 @@ mem_streams=$(rcli INFO memory | awk -F: '$1 == "used_memory" { print $2 + 0 }')
 
 # --- 2. start herald, measure the drain -----------------------------------------------------
 rcli CONFIG RESETSTAT >/dev/null
-if [ "$counted" = herald ]; then
-  valgrind --tool=callgrind --callgrind-out-file="$work/herald-callgrind.%p" \
-    "./$build/gateway/herald" serve --config "$work/herald.yaml" 2>"$work/herald.log" &
-  herald_pid=$!
-  pids+=($herald_pid)
-  for _ in $(seq 1200); do  # callgrind takes a while to start it
-    curl -fs "http://127.0.0.1:$herald_port/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-else
-  "./$build/gateway/herald" serve --config "$work/herald.yaml" 2>"$work/herald.log" &
-  herald_pid=$!
-  pids+=($herald_pid)
-  wait_http "http://127.0.0.1:$herald_port/readyz"
-fi
+herald_wrap=()
+[ "$counted" = herald ] && herald_wrap=("${callgrind[@]}")
+"${herald_wrap[@]}" "./$build/gateway/herald" serve --config "$work/herald.yaml" 2>"$work/herald.log" &
+herald_pid=$!
+pids+=($herald_pid)
+wait_http "http://127.0.0.1:$herald_port/readyz" 1200  # callgrind takes a while to start it
 cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }  # utime + stime, s (USER_HZ 100)
 redis_cpu() { rcli INFO cpu | tr -d '\r' | awk -F: '$1 == "used_cpu_user" || $1 == "used_cpu_sys" { s += $2 } END { printf "%.2f", s }'; }
 # The append-only file's rewrites run in forked children, on the same cores.
 redis_children_cpu() { rcli INFO cpu | tr -d '\r' | awk -F: '$1 == "used_cpu_user_children" || $1 == "used_cpu_sys_children" { s += $2 } END { printf "%.2f", s }'; }
 herald_cpu0=$(cpu_of "$herald_pid"); redis_cpu0=$(redis_cpu); redis_children0=$(redis_children_cpu)
 rewrites0=$(rcli INFO persistence | tr -d '\r' | awk -F: '$1 == "aof_rewrites" { print $2 + 0 }')
-# A dump zeroes callgrind's counters: the next one holds the drain alone.
-[ "$counted" = 1 ] && callgrind_control -d "$redis_vg" >/dev/null 2>&1
-[ "$counted" = herald ] && callgrind_control -d "$herald_pid" >/dev/null 2>&1
+# The process counted, if any. A dump zeroes callgrind's counters: the next one holds the
+# drain alone.
+counted_pid=""
+[ "$counted" = 1 ] && counted_pid=$redis_pid
+[ "$counted" = herald ] && counted_pid=$herald_pid
+[ -n "$counted_pid" ] && callgrind_control -d "$counted_pid" >/dev/null 2>&1
 started=$(now)
 perf_pid=""
 if [ "${PERF:-1}" = 1 ] && [ "$counted" = 0 ] && command -v perf >/dev/null; then
@@ -158,15 +140,11 @@ for _ in $(seq $([ "$counted" = 0 ] && echo 12000 || echo 72000)); do  # at most
 done
 drained=$(now)
 counted_out=""
-if [ "$counted" = 1 ]; then
-  callgrind_control -d "$redis_vg" >/dev/null 2>&1
-  # The drain's dump: the main process's file with the highest part number (the rewrite
+if [ -n "$counted_pid" ]; then
+  callgrind_control -d "$counted_pid" >/dev/null 2>&1
+  # The drain's dump: the process's file with the highest part number (Redis's rewrite
   # children write files of their own pids).
-  counted_out=$(ls "$work/callgrind.$redis_vg".* 2>/dev/null | sort -t. -k3 -n | tail -1)
-fi
-if [ "$counted" = herald ]; then
-  callgrind_control -d "$herald_pid" >/dev/null 2>&1
-  counted_out=$(ls "$work/herald-callgrind.$herald_pid".* 2>/dev/null | sort -t. -k3 -n | tail -1)
+  counted_out=$(ls "$work/callgrind.$counted_pid".* 2>/dev/null | sort -t. -k3 -n | tail -1)
 fi
 herald_cpu=$(awk -v a="$(cpu_of "$herald_pid")" -v b="$herald_cpu0" 'BEGIN { printf "%.1f", a - b }')
 redis_cpu_drain=$(awk -v a="$(redis_cpu)" -v b="$redis_cpu0" 'BEGIN { printf "%.1f", a - b }')
@@ -203,43 +181,44 @@ echo
 echo "Engine benchmark: $workflows workflows, herald threads $threads ($processors processors each), $partitions partitions, $(nproc) cores, $(date -u +%Y-%m-%d)"
 echo "redis-server $(redis-server --version | awk '{ print $3 }' | cut -d= -f2), appendonly yes, appendfsync everysec"
 printf '%-48s %14s   %-22s %s\n' measure value target result
-if [ "$counted" = 1 ]; then
+if [ -n "$counted_out" ]; then
   # callgrind_annotate's inclusive counts: "  1,077,593,024 (14.44%)  ???:NAME [binary]".
-  callgrind_annotate --inclusive=yes "$counted_out" 2>/dev/null > "$work/callgrind.txt"
+  callgrind_annotate --inclusive=yes "$counted_out" 2>/dev/null > "$work/callgrind.txt" || true
+  ir_total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$work/callgrind.txt")
+  # The first (outermost) inclusive count of the function named $1 (redis-server's symbols:
+  # "???:NAME"), or of the first whose name holds $1 (Herald's, with their signatures).
   ir_of() {
     awk -v f="???:$1" '{ for (i = 2; i <= NF; i++) if ($i == f) { gsub(",", "", $1); print $1; exit } }' \
       "$work/callgrind.txt"
   }
-  ir_total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$work/callgrind.txt")
-  per_event() { awk -v a="${1:-0}" -v b="${2:-0}" -v n="$queued" -v t="$ir_total" \
-    'BEGIN { printf "%9.0f  (%4.1f %%)", (a + b) / n, 100 * (a + b) / t }'; }
-  printf '%-48s %14s   %-22s %s\n' "events decided ($queued events)" "$((queued - left))" "-" \
-    "(redis-server under valgrind: not a speed)"
-  echo "redis-server instructions per event over the drain (main process; callgrind):" \
-    "$(awk -v t="$ir_total" -v n="$queued" 'BEGIN { printf "%.0f", t / n }')"
-  ir_row() { printf '  %-56s %s\n' "$1" "$(per_event "$(ir_of "$2")" "$([ -n "${3:-}" ] && ir_of "$3")")"; }
-  ir_row "reading commands (processMultibulkBuffer)" processMultibulkBuffer
-  ir_row "commands run inside transactions and scripts (call'2)" "call'2"
-  ir_row "copying them to the append-only file" propagatePendingCommands
-  ir_row "profile reads (HGETALL, HMGET)" hgetallCommand hmgetCommand
-  ir_row "stream reads (XREAD)" xreadCommand
-  ir_row "the delivery worker's claims (XCLAIM, XAUTOCLAIM)" xclaimCommand xautoclaimCommand
-  echo "  (the claims follow the drain's duration, which callgrind stretches, not its events)"
-elif [ "$counted" = herald ]; then
-  callgrind_annotate --inclusive=yes "$counted_out" 2>/dev/null > "$work/callgrind.txt" || true
-  ir_total=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$work/callgrind.txt")
-  # The first (outermost) inclusive count of a function whose name holds $1.
   ir_like() { awk -v f="$1" 'index($0, f) { gsub(",", "", $1); print $1; exit }' "$work/callgrind.txt"; }
-  per_event() { awk -v a="${1:-0}" -v n="$queued" -v t="${ir_total:-1}" \
-    'BEGIN { printf "%9.0f  (%4.1f %%)", a / n, 100 * a / t }'; }
+  # One row: LABEL and the per-event sum of the counts that follow.
+  ir_row() {
+    local label=$1 sum=0 c
+    shift
+    for c in "$@"; do sum=$((sum + ${c:-0})); done
+    printf '  %-56s %s\n' "$label" "$(awk -v a="$sum" -v n="$queued" -v t="${ir_total:-1}" \
+      'BEGIN { printf "%9.0f  (%4.1f %%)", a / n, 100 * a / t }')"
+  }
+  who=$([ "$counted" = 1 ] && echo redis-server || echo herald)
   printf '%-48s %14s   %-22s %s\n' "events decided ($queued events)" "$((queued - left))" "-" \
-    "(herald under valgrind: not a speed)"
-  echo "herald instructions per event over the drain (every thread; callgrind):" \
+    "($who under valgrind: not a speed)"
+  echo "$who instructions per event over the drain ($([ "$counted" = 1 ] && echo "main process" || echo "every thread"); callgrind):" \
     "$(awk -v t="${ir_total:-0}" -v n="$queued" 'BEGIN { printf "%.0f", t / n }')"
-  printf '  %-56s %s\n' "the workflow engine's decisions (Engine::decide)" "$(per_event "$(ir_like "Engine::decide(")")"
-  printf '  %-56s %s\n' "the customer's state written back (write_customer)" "$(per_event "$(ir_like "::write_customer(")")"
-  printf '  %-56s %s\n' "Redis answers parsed (redisReaderGetReply)" "$(per_event "$(ir_like "redisReaderGetReply")")"
-  printf '  %-56s %s\n' "Redis commands formatted and sent (send_formatted)" "$(per_event "$(ir_like "::send_formatted(")")"
+  if [ "$counted" = 1 ]; then
+    ir_row "reading commands (processMultibulkBuffer)" "$(ir_of processMultibulkBuffer)"
+    ir_row "commands run inside transactions and scripts (call'2)" "$(ir_of "call'2")"
+    ir_row "copying them to the append-only file" "$(ir_of propagatePendingCommands)"
+    ir_row "profile reads (HGETALL, HMGET)" "$(ir_of hgetallCommand)" "$(ir_of hmgetCommand)"
+    ir_row "stream reads (XREAD)" "$(ir_of xreadCommand)"
+    ir_row "the delivery worker's claims (XCLAIM, XAUTOCLAIM)" "$(ir_of xclaimCommand)" "$(ir_of xautoclaimCommand)"
+    echo "  (the claims follow the drain's duration, which callgrind stretches, not its events)"
+  else
+    ir_row "the workflow engine's decisions (Engine::decide)" "$(ir_like "Engine::decide(")"
+    ir_row "the customer's state written back (write_customer)" "$(ir_like "::write_customer(")"
+    ir_row "Redis answers parsed (redisReaderGetReply)" "$(ir_like "redisReaderGetReply")"
+    ir_row "Redis commands formatted and sent (send_formatted)" "$(ir_like "::send_formatted(")"
+  fi
 else
   printf '%-48s %14s   %-22s %s\n' "events decided/s ($queued events, ${drain_secs} s)" "$eps" ">= 50,000/s" \
     "$(verdict "$eps" 50000 ">=")"

@@ -15,8 +15,8 @@ bench_cleanup() {
 trap bench_cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() {
-  for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+wait_http() {  # URL [TRIES, 0.1 s apart; default 100]
+  for _ in $(seq "${2:-100}"); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "no answer from $1" >&2
   return 1
 }
@@ -58,14 +58,17 @@ NGINX
   wait_http "http://127.0.0.1:$nginx_port/healthz"
 }
 
-# Starts a redis-server as production would run it (append-only, fsync every second).
-# Sets redis_port; rcli runs redis-cli against it.
+# Starts a redis-server as production would run it (append-only, fsync every second),
+# under the command given as arguments if any (a profiler). Sets redis_port and redis_pid;
+# rcli runs redis-cli against it.
 start_redis() {
   redis_port=$(free_port)
   mkdir -p "$work/redis"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --appendonly yes \
-    --appendfsync everysec --save "" --daemonize no --logfile "$work/redis/redis.log" &
-  pids+=($!)
-  for _ in $(seq 100); do [ "$(rcli PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+  "$@" redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --appendonly yes \
+    --appendfsync everysec --save "" --daemonize no --logfile "$work/redis/redis.log" \
+    2>>"$work/redis/stderr.log" &
+  redis_pid=$!
+  pids+=($redis_pid)
+  for _ in $(seq 600); do [ "$(rcli PING 2>/dev/null)" = PONG ] && break; sleep 0.1; done
 }
 rcli() { redis-cli -h 127.0.0.1 -p "$redis_port" "$@"; }
