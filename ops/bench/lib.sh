@@ -5,12 +5,12 @@
 work=$(mktemp -d "/tmp/herald-bench-XXXXXX")
 pids=()
 bench_cleanup() {
-  [ -n "${BENCH_KEEP:-}" ] && { echo "kept $work" >&2; return; }
   # Last started first: Herald stops before the Redis it would otherwise wait for.
   local i
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
   wait 2>/dev/null
-  rm -rf "$work"
+  # BENCH_KEEP=1 keeps the work folder (logs, dumps, the append-only file) to look into.
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap bench_cleanup EXIT
 
