@@ -707,16 +707,16 @@ struct EventProcessor::Impl {
         // Traits no event or step changed are written back as they were read.
         {0, partial || (!state.traits_changed && read[0])
                 ? read[0]
-                : std::optional<std::string>(state.traits.dump())},
+                : std::optional<std::string>(ingest::dump_json(state.traits))},
         {1, empty_stats ? std::nullopt : std::optional<std::string>(stats_to_stored(state.stats))},
         {3, state.created_at},
         {4, state.updated_at},
         {5, partial ? read[5]
             : state.runs.empty() ? std::nullopt
-                                 : std::optional<std::string>(state.runs.dump())},
+                                 : std::optional<std::string>(ingest::dump_json(state.runs))},
         {6, partial ? read[6]
             : state.entries.empty() ? std::nullopt
-                                    : std::optional<std::string>(state.entries.dump())}};
+                                    : std::optional<std::string>(ingest::dump_json(state.entries))}};
     auto key = keys::customer(id);
     std::vector<std::string> set{"HSET", key};
     std::vector<std::string> drop;

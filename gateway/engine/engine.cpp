@@ -1050,8 +1050,8 @@ void Engine::send(Walk& w, const workflows::Step& step, const workflows::SendSte
   m.status = status;
   m.reason = reason;
   m.at = rfc3339_ms(w.now_ms);
-  m.content = content.dump();
-  m.fallback = fallback.dump();
+  m.content = ingest::dump_json(content);
+  m.fallback = ingest::dump_json(fallback);
   m.stats_key = stats_key(w.workflow.id);
   m.stats_field = step.name + ":" + (status == "queued" ? std::string("sent") : status);
   // A run's message ids are new with its run id (a step is walked once a run).

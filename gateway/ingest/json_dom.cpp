@@ -82,6 +82,82 @@ void append_json_string(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
+namespace {
+
+/// dump_json's walk: false when a string is not valid UTF-8 (or a binary value comes).
+bool dump_into(const nlohmann::ordered_json& value, std::string& out) {
+  using value_t = nlohmann::ordered_json::value_t;
+  char buffer[32];
+  switch (value.type()) {
+    case value_t::null:
+      out.append("null");
+      return true;
+    case value_t::boolean:
+      out.append(value.get_ref<const bool&>() ? "true" : "false");
+      return true;
+    case value_t::number_integer: {
+      auto r = std::to_chars(buffer, buffer + sizeof buffer,
+                             value.get_ref<const nlohmann::ordered_json::number_integer_t&>());
+      out.append(buffer, r.ptr);
+      return true;
+    }
+    case value_t::number_unsigned: {
+      auto r = std::to_chars(buffer, buffer + sizeof buffer,
+                             value.get_ref<const nlohmann::ordered_json::number_unsigned_t&>());
+      out.append(buffer, r.ptr);
+      return true;
+    }
+    case value_t::number_float:
+      out.append(value.dump());
+      return true;
+    case value_t::string: {
+      const auto& text = value.get_ref<const std::string&>();
+      if (!simdjson::validate_utf8(text.data(), text.size())) return false;
+      append_json_string(out, text);
+      return true;
+    }
+    case value_t::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const auto& item : value) {
+        if (!first) out.push_back(',');
+        first = false;
+        if (!dump_into(item, out)) return false;
+      }
+      out.push_back(']');
+      return true;
+    }
+    case value_t::object: {
+      out.push_back('{');
+      bool first = true;
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        if (!first) out.push_back(',');
+        first = false;
+        if (!simdjson::validate_utf8(it.key().data(), it.key().size())) return false;
+        append_json_string(out, it.key());
+        out.push_back(':');
+        if (!dump_into(it.value(), out)) return false;
+      }
+      out.push_back('}');
+      return true;
+    }
+    case value_t::discarded:
+      out.append("<discarded>");
+      return true;
+    default:  // binary
+      return false;
+  }
+}
+
+}  // namespace
+
+std::string dump_json(const nlohmann::ordered_json& value) {
+  std::string out;
+  out.reserve(256);
+  if (!dump_into(value, out)) return value.dump();
+  return out;
+}
+
 void append_json_number(std::string& out, simdjson::dom::element number) {
   char buffer[32];
   std::to_chars_result result{};

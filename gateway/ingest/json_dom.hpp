@@ -72,6 +72,13 @@ std::string join_path(std::string_view base, std::string_view rest);
 /// signed sources, where the mapping expressions need a DOM). Throws ApiError 400 `invalid_json`.
 nlohmann::ordered_json parse_json_document(std::string_view text);
 
+/// `value.dump()`, byte for byte (minified, UTF-8 kept as it is), written without
+/// nlohmann's character-by-character serializer: its strings are copied in runs between
+/// the characters to escape. A float is written by nlohmann (its shortest form), and a
+/// value holding a string that is not valid UTF-8 goes to nlohmann whole, which throws
+/// as dump() does.
+std::string dump_json(const nlohmann::ordered_json& value);
+
 /// Parses JSON that Herald wrote itself (the customer's stored fields, stream entries
 /// written by ingest) with simdjson, several times faster than nlohmann's own parser,
 /// without JsonWalker's checks (that data passed them when it came in). A document that
