@@ -157,6 +157,9 @@ class IndexAdds {
 /// holds: stats and times, without the traits, runs and entries that are most of the
 /// hash's size.
 constexpr std::size_t kPartialFields[] = {1, 3, 4};  // s, ca, ua in kProfileFields
+/// The fields the processor writes back, in kProfileFields: t, s, ca, ua, r, h (cs is
+/// consent's own).
+constexpr std::size_t kWritten[] = {0, 1, 3, 4, 5, 6};
 
 std::vector<std::string> profile_read(const std::string& id, bool full = true) {
   if (full) return {"HGETALL", keys::customer(id)};
@@ -413,16 +416,14 @@ struct EventProcessor::Impl {
       // A partial read cannot be completed (the sink's workflows changed since): the pass
       // fails before it commits anything and is read again whole.
       if (!full[c]) state.source = nullptr;
-      auto before = state.partial ? std::vector<ingest::ChannelAddress>{}
-                                  : ingest::channel_addresses(state.traits);
       std::vector<std::string> history;
       Commands decisions;
       for (const auto* e : by_customer[id]) {
         apply_event(state, e->event, history);
         if (sink) sink->decide(id, state, e->event, decisions);
       }
-      if (auto at = write_customer(txs, index, id, values, state, before, history))
-        pushes.emplace_back(*at, keys::customer_events(id));
+      if (auto at = write_customer(txs, index, id, values, state, history))
+        pushes.emplace_back(*at, txs[*at][1]);
       deferred.push(txs, decisions);
     }
     if (auto t = trims.find(p); t != trims.end()) {
@@ -603,13 +604,12 @@ struct EventProcessor::Impl {
       if (lost.count(timers_of.front()->partition)) continue;
       auto values = profile_values(loaded[first_state + i]);
       auto state = customer_from_fields(values);
-      auto before_addresses = ingest::channel_addresses(state.traits);
       Commands decisions;
       for (const auto* d : timers_of) {
         if (sink) sink->fire(d->timer, state, decisions);
         ++fired_count;
       }
-      write_customer(tx, index, id, values, state, before_addresses, {});
+      write_customer(tx, index, id, values, state, {});
       deferred.push(tx, decisions);
     }
     deferred.flush(tx);
@@ -695,37 +695,36 @@ struct EventProcessor::Impl {
                                             const std::string& id,
                                             const std::vector<std::optional<std::string>>& read,
                                             const CustomerState& state,
-                                            const std::vector<ingest::ChannelAddress>& before,
                                             const std::vector<std::string>& history) {
     // Only the fields that changed are written. A field back to empty (no runs, no
     // orders) is removed: it reads the same when absent and takes no memory.
     auto empty_stats = state.stats.orders == 0 && state.stats.revenue == 0 &&
                        !state.stats.first_order_at && !state.stats.last_order_at;
-    // A partial state leaves traits, runs and entries as they were read.
+    // A partial state leaves traits, runs and entries as they were read; traits no event
+    // or step changed are written back as they were read. Those fields are compared and
+    // written from `read` itself, the others from the values made here.
     const bool partial = state.partial;
-    std::pair<std::size_t, std::optional<std::string>> fields[] = {
-        // Traits no event or step changed are written back as they were read.
-        {0, partial || (!state.traits_changed && read[0])
-                ? read[0]
-                : std::optional<std::string>(ingest::dump_json(state.traits))},
-        {1, empty_stats ? std::nullopt : std::optional<std::string>(stats_to_stored(state.stats))},
-        {3, state.created_at},
-        {4, state.updated_at},
-        {5, partial ? read[5]
-            : state.runs.empty() ? std::nullopt
-                                 : std::optional<std::string>(ingest::dump_json(state.runs))},
-        {6, partial ? read[6]
-            : state.entries.empty() ? std::nullopt
-                                    : std::optional<std::string>(ingest::dump_json(state.entries))}};
-    auto key = keys::customer(id);
-    std::vector<std::string> set{"HSET", key};
+    const bool traits_as_read = partial || (!state.traits_changed && read[0]);
+    std::optional<std::string> made[std::size(kWritten)];
+    auto made_if = [&](bool absent, const OJson& value) {
+      return absent ? std::nullopt : std::optional<std::string>(ingest::dump_json(value));
+    };
+    if (!traits_as_read) made[0] = ingest::dump_json(state.traits);
+    if (!empty_stats) made[1] = stats_to_stored(state.stats);
+    made[2] = state.created_at;
+    made[3] = state.updated_at;
+    if (!partial) made[4] = made_if(state.runs.empty(), state.runs);
+    if (!partial) made[5] = made_if(state.entries.empty(), state.entries);
+    const bool as_read[std::size(kWritten)] = {traits_as_read, false, false, false, partial, partial};
+    std::vector<std::string> set{"HSET", keys::customer(id)};
     std::vector<std::string> drop;
-    for (auto& [field, value] : fields) {
-      if (value == read[field]) continue;
-      if (value) {
-        set.push_back(kProfileFields[field]), set.push_back(std::move(*value));
+    for (std::size_t i = 0; i < std::size(kWritten); ++i) {
+      const auto field = kWritten[i];
+      if (as_read[i] || made[i] == read[field]) continue;
+      if (made[i]) {
+        set.push_back(kProfileFields[field]), set.push_back(std::move(*made[i]));
       } else {
-        if (drop.empty()) drop = {"HDEL", key};
+        if (drop.empty()) drop = {"HDEL", set[1]};
         drop.push_back(kProfileFields[field]);
       }
     }
@@ -738,7 +737,10 @@ struct EventProcessor::Impl {
       pushed = tx.size();
       tx.push_back(std::move(push));
     }
-    if (partial) return pushed;  // traits as they were: the address index too
+    // The address index follows the traits: unchanged traits leave it as it is. Those
+    // read are parsed again to compare only when they changed (an identify, an update).
+    if (traits_as_read || !state.traits_changed) return pushed;
+    auto before = ingest::channel_addresses(ingest::parse_stored_json(read[0].value_or("{}")));
     auto after = ingest::channel_addresses(state.traits);
     for (const auto& a : before)
       if (std::find(after.begin(), after.end(), a) == after.end())
