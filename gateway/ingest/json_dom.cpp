@@ -84,6 +84,28 @@ void append_json_string(std::string& out, std::string_view text) {
 
 namespace {
 
+/// A string for dump_json: as append_json_string, false when it is not valid UTF-8. Most
+/// are plain ASCII with nothing to escape, found so in one pass and copied whole.
+bool append_checked_string(std::string& out, std::string_view text) {
+  static constexpr auto kPlain = [] {
+    std::array<bool, 256> table{};
+    for (int c = 0x20; c < 0x80; ++c) table[c] = true;
+    table['"'] = table['\\'] = false;
+    return table;
+  }();
+  std::size_t i = 0;
+  while (i < text.size() && kPlain[static_cast<unsigned char>(text[i])]) ++i;
+  if (i == text.size()) {
+    out.push_back('"');
+    out.append(text);
+    out.push_back('"');
+    return true;
+  }
+  if (!simdjson::validate_utf8(text.data(), text.size())) return false;
+  append_json_string(out, text);
+  return true;
+}
+
 /// dump_json's walk: false when a string is not valid UTF-8 (or a binary value comes).
 bool dump_into(const nlohmann::ordered_json& value, std::string& out) {
   using value_t = nlohmann::ordered_json::value_t;
@@ -110,12 +132,8 @@ bool dump_into(const nlohmann::ordered_json& value, std::string& out) {
     case value_t::number_float:
       out.append(value.dump());
       return true;
-    case value_t::string: {
-      const auto& text = value.get_ref<const std::string&>();
-      if (!simdjson::validate_utf8(text.data(), text.size())) return false;
-      append_json_string(out, text);
-      return true;
-    }
+    case value_t::string:
+      return append_checked_string(out, value.get_ref<const std::string&>());
     case value_t::array: {
       out.push_back('[');
       bool first = true;
@@ -133,8 +151,7 @@ bool dump_into(const nlohmann::ordered_json& value, std::string& out) {
       for (auto it = value.begin(); it != value.end(); ++it) {
         if (!first) out.push_back(',');
         first = false;
-        if (!simdjson::validate_utf8(it.key().data(), it.key().size())) return false;
-        append_json_string(out, it.key());
+        if (!append_checked_string(out, it.key())) return false;
         out.push_back(':');
         if (!dump_into(it.value(), out)) return false;
       }
@@ -153,7 +170,7 @@ bool dump_into(const nlohmann::ordered_json& value, std::string& out) {
 
 std::string dump_json(const nlohmann::ordered_json& value) {
   std::string out;
-  out.reserve(256);
+  out.reserve(1024);
   if (!dump_into(value, out)) return value.dump();
   return out;
 }
