@@ -417,12 +417,12 @@ struct EventProcessor::Impl {
   /// stay in the stream for the new owner. The reads go in one pipeline and the
   /// transaction in the next (on one Redis, with the next batch's reads: `next`). A pass
   /// applies its partitions one at a time: on a cluster a transaction cannot span slots,
-  /// and on one Redis a
-  /// transaction of one partition's batch (at most kReadCount events) costs Redis less
-  /// than one of every owned partition's. Redis copies a transaction's commands to the
-  /// append-only file after EXEC; from a smaller one they are still in the CPU's caches
-  /// (measured: about a tenth less Redis CPU per event, and a steadier figure). Runs on
-  /// the processor's own connection, where no other coroutine's MULTI can meet the WATCH.
+  /// and on one Redis a transaction of one partition's batch (at most kReadCount events)
+  /// costs Redis less than one of every owned partition's. Redis copies a transaction's
+  /// commands to the append-only file after EXEC; from a smaller one they are still in
+  /// the CPU's caches (measured: about a tenth less Redis CPU per event, and a steadier
+  /// figure). Runs on the processor's own connection, where no other coroutine's MULTI
+  /// can meet the WATCH.
   asio::awaitable<void> apply(redis::Client& redis, const Batch& batch, Prepared& prepared,
                               Prepared* next) {
     const auto p = batch.partition;
@@ -761,7 +761,8 @@ struct EventProcessor::Impl {
     made[3] = state.updated_at;
     if (!partial) made[4] = made_if(state.runs.empty(), state.runs);
     if (!partial) made[5] = made_if(state.entries.empty(), state.entries);
-    const bool as_read[std::size(kWritten)] = {traits_as_read, false, false, false, partial, partial};
+    const bool as_read[] = {traits_as_read, false, false, false, partial, partial};
+    static_assert(std::size(as_read) == std::size(kWritten));
     std::vector<std::string> set{"HSET", keys::customer(id)};
     std::vector<std::string> drop;
     for (std::size_t i = 0; i < std::size(kWritten); ++i) {
