@@ -113,11 +113,13 @@ mem_streams=$(rcli INFO memory | awk -F: '$1 == "used_memory" { print $2 + 0 }')
 # drain's figure holds the rewrites its own writes cause, not the fill's.
 settle_started=$(now)
 rcli BGREWRITEAOF >/dev/null 2>&1 || true
-rewriting() {
-  rcli INFO persistence | tr -d '\r' |
-    awk -F: '$1 == "aof_rewrite_in_progress" || $1 == "aof_rewrite_scheduled" { s += $2 } END { print s + 0 }'
+persistence() {  # the INFO persistence field $1
+  rcli INFO persistence | tr -d '\r' | awk -F: -v f="$1" '$1 == f { print $2 + 0 }'
 }
-for _ in $(seq 6000); do [ "$(rewriting)" = 0 ] && break; sleep 0.1; done
+for _ in $(seq 6000); do
+  [ "$(persistence aof_rewrite_in_progress)$(persistence aof_rewrite_scheduled)" = 00 ] && break
+  sleep 0.1
+done
 settle_secs=$(awk -v t0="$settle_started" -v t1="$(now)" 'BEGIN { printf "%.1f", t1 - t0 }')
 
 # --- 2. start herald, measure the drain -----------------------------------------------------
@@ -133,7 +135,7 @@ redis_cpu() { rcli INFO cpu | tr -d '\r' | awk -F: '$1 == "used_cpu_user" || $1 
 # The append-only file's rewrites run in forked children, on the same cores.
 redis_children_cpu() { rcli INFO cpu | tr -d '\r' | awk -F: '$1 == "used_cpu_user_children" || $1 == "used_cpu_sys_children" { s += $2 } END { printf "%.2f", s }'; }
 herald_cpu0=$(cpu_of "$herald_pid"); redis_cpu0=$(redis_cpu); redis_children0=$(redis_children_cpu)
-rewrites0=$(rcli INFO persistence | tr -d '\r' | awk -F: '$1 == "aof_rewrites" { print $2 + 0 }')
+rewrites0=$(persistence aof_rewrites)
 # The process counted, if any. A dump zeroes callgrind's counters: the next one holds the
 # drain alone.
 counted_pid=""
@@ -163,7 +165,7 @@ fi
 herald_cpu=$(awk -v a="$(cpu_of "$herald_pid")" -v b="$herald_cpu0" 'BEGIN { printf "%.1f", a - b }')
 redis_cpu_drain=$(awk -v a="$(redis_cpu)" -v b="$redis_cpu0" 'BEGIN { printf "%.1f", a - b }')
 redis_children_drain=$(awk -v a="$(redis_children_cpu)" -v b="$redis_children0" 'BEGIN { printf "%.1f", a - b }')
-rewrites=$(( $(rcli INFO persistence | tr -d '\r' | awk -F: '$1 == "aof_rewrites" { print $2 + 0 }') - rewrites0 ))
+rewrites=$(( $(persistence aof_rewrites) - rewrites0 ))
 rcli INFO commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_/ { sub("cmdstat_", "", $1); printf "%s %s %s\n", $1, $3, $5 }' |
   sort -k3 -nr > "$work/commandstats.txt"
 [ -n "$perf_pid" ] && { kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; }

@@ -1,5 +1,6 @@
 #include "gateway/ingest/json_dom.hpp"
 
+#include <functional>
 #include <random>
 #include <string>
 
