@@ -568,6 +568,12 @@ asio::awaitable<std::optional<Conversation>> load(redis::Client& redis, const st
   co_return from_hash(reply);
 }
 
+namespace {
+// An outbound item's message, as a thread shows it.
+const std::vector<std::string> kOutboundFields{"status",  "timeline", "channel",
+                                               "content", "template", "provider_id"};
+}  // namespace
+
 asio::awaitable<OJson> thread(redis::Client& redis, const std::string& customer,
                               const std::string& id) {
   auto reply = co_await redis.command("LRANGE", thread_key(customer, id), "0", "-1");
@@ -580,14 +586,15 @@ asio::awaitable<OJson> thread(redis::Client& redis, const std::string& customer,
     if (!item.is_object()) continue;
     if (item.value("direction", "") == "outbound") {
       outbound.push_back(items.size());
-      reads.push_back({"HMGET", messages::key(customer, item.value("message_id", "")), "status",
-                       "timeline", "channel", "content", "template", "provider_id"});
+      reads.push_back(
+          messages::read_command(messages::key(customer, item.value("message_id", "")), kOutboundFields));
     }
     items.push_back(std::move(item));
   }
   if (reads.empty()) co_return items;
   auto replies = co_await redis.pipeline(reads);
   for (std::size_t i = 0; i < outbound.size() && i < replies.size(); ++i) {
+    messages::unpack_read(replies[i], kOutboundFields);
     const auto& f = replies[i].elements;
     auto& item = items[outbound[i]];
     if (f.size() < 6 || f[0].is_nil()) {

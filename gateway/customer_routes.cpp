@@ -84,9 +84,12 @@ std::size_t limit_of(const Request& request) {
   return limit;
 }
 
+const std::vector<std::string> kCurrentFields{"status",   "timeline", "provider_id", "channel",
+                                              "provider", "reason",   "template"};
+
 std::vector<std::string> current_fields_command(const std::string& customer, const OJson& item) {
-  return {"HMGET", engine::message_key(customer, item.value("id", std::string())), "status",
-          "timeline", "provider_id", "channel", "provider", "reason", "template"};
+  return messages::read_command(engine::message_key(customer, item.value("id", std::string())),
+                                kCurrentFields);
 }
 
 /// A message as listed: its entry in the customer's list (id, channel, workflow and run;
@@ -124,6 +127,7 @@ asio::awaitable<OJson> listed_messages(redis::Client& redis, const std::string& 
   for (const auto& entry : entries) reads.push_back(current_fields_command(customer, entry));
   std::vector<redis::Reply> current;
   if (!reads.empty()) current = co_await redis.pipeline(reads);
+  for (auto& reply : current) messages::unpack_read(reply, kCurrentFields);
   OJson items = OJson::array();
   for (std::size_t i = 0; i < entries.size(); ++i)
     items.push_back(i < current.size() ? listed_message(std::move(entries[i]), current[i], customer)

@@ -208,13 +208,12 @@ struct DeliveryWorker::Impl : std::enable_shared_from_this<DeliveryWorker::Impl>
                                 std::string customer_id, bool recovered) {
     const auto key = messages::key(customer_id, message_id);
     std::vector<std::vector<std::string>> reads;
-    std::vector<std::string> hmget{"HMGET", key};
-    hmget.insert(hmget.end(), kFields.begin(), kFields.end());
-    reads.push_back(std::move(hmget));
+    reads.push_back(messages::read_command(key, kFields));
     std::vector<std::string> profile{"HMGET", keys::customer(customer_id), "t"};
     for (const auto& c : kChannels) profile.push_back("in:" + c);
     reads.push_back(std::move(profile));
     auto replies = co_await redis.pipeline(reads);
+    messages::unpack_read(replies.at(0), kFields);
     const auto& m = replies.at(0).elements;
     if (m.size() != kFields.size() || m[kStatus].is_nil()) co_return;  // erased since
     const std::string status = m[kStatus].str;

@@ -140,8 +140,12 @@ std::optional<int64_t> sent_at(const std::string& timeline) {
 
 /// A workflow message reported delivered counts in its step's stats (STEP:delivered).
 asio::awaitable<void> count_delivered(redis::Client& redis, const std::string& message_key) {
-  auto origin = co_await redis.command("HMGET", message_key, "workflow", "step");
-  if (origin.is_error() || origin.elements.size() != 2) co_return;
+  static const std::vector<std::string> kOrigin{"workflow", "step"};
+  auto read = messages::read_command(message_key, kOrigin);
+  auto origin = co_await redis.command(read);
+  if (origin.is_error()) co_return;
+  messages::unpack_read(origin, kOrigin);
+  if (origin.elements.size() != 2) co_return;
   const auto& workflow = origin.elements[0];
   const auto& step = origin.elements[1];
   if (workflow.is_nil() || step.is_nil() || workflow.str.empty() || step.str.empty()) co_return;

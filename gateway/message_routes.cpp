@@ -123,10 +123,10 @@ void add_message_routes(Router& router, const config::Config& config,
                  if (owner.is_nil()) throw not_found("message " + id);
                  customer = std::move(owner.str);
                }
-               std::vector<std::string> hmget{"HMGET", messages::key(customer, id)};
-               hmget.insert(hmget.end(), kHashFields.begin(), kHashFields.end());
+               auto hmget = messages::read_command(messages::key(customer, id), kHashFields);
                auto values = co_await redis.command(hmget);
                if (values.is_error()) throw redis::CommandError(values.str);
+               messages::unpack_read(values, kHashFields);
                if (values.elements.empty() || values.elements[0].is_nil())
                  throw not_found("message " + id);
                co_return Response::json(200, message_json(values.elements));

@@ -37,6 +37,43 @@ std::string_view id_base(std::string_view id) {
   return id_partition(id) ? id.substr(0, id.rfind("-p")) : id;
 }
 
+bool origin_field(std::string_view field) {
+  return field == "id" || field == "customer_id" || field == "template" || field == "created_at" ||
+         field == "workflow" || field == "run" || field == "step";
+}
+
+std::vector<std::pair<std::string, std::string>> origin_fields(std::string_view packed) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto origin = nlohmann::json::parse(packed, nullptr, false);
+  if (!origin.is_object()) return out;
+  for (auto& [name, value] : origin.items())
+    if (value.is_string() && origin_field(name)) out.emplace_back(name, value.get<std::string>());
+  return out;
+}
+
+std::vector<std::string> read_command(const std::string& key,
+                                      const std::vector<std::string>& fields) {
+  std::vector<std::string> cmd{"HMGET", key};
+  cmd.reserve(3 + fields.size());
+  cmd.insert(cmd.end(), fields.begin(), fields.end());
+  cmd.push_back(kOriginField);
+  return cmd;
+}
+
+void unpack_read(redis::Reply& reply, const std::vector<std::string>& fields) {
+  auto& values = reply.elements;
+  if (!reply.is_array() || values.size() != fields.size() + 1) return;
+  redis::Reply packed = std::move(values.back());
+  values.pop_back();
+  if (packed.is_nil()) return;
+  for (auto& [name, value] : origin_fields(packed.str))
+    for (std::size_t i = 0; i < fields.size(); ++i)
+      if (fields[i] == name && values[i].is_nil()) {
+        values[i].type = redis::Reply::Type::kString;
+        values[i].str = value;
+      }
+}
+
 std::string timeline_entry(std::string_view status, std::string_view detail) {
   nlohmann::ordered_json entry = nlohmann::ordered_json::object();
   entry["status"] = status;
@@ -82,12 +119,30 @@ std::pair<std::string, std::string> record_json(const NewMessage& m) {
 /// The message hash's field/value pairs, appended to `out`. Fields at their default are
 /// left out, and read as it: no reason, no fallback ("[]"), attempts 0.
 void append_fields(std::vector<std::string>& out, const NewMessage& m, std::string timeline) {
-  out.insert(out.end(), {"id", m.id, "customer_id", m.customer_id, "channel", m.channel,
-                         "provider", m.provider, "template", m.template_name});
-  if (!m.workflow.empty()) out.insert(out.end(), {"workflow", m.workflow, "run", m.run, "step", m.step});
-  out.insert(out.end(), {"status", m.status, "content", m.content});
+  using ingest::append_json_string;
+  std::string origin = "{\"id\":";
+  origin.reserve(96 + m.id.size() + m.customer_id.size() + m.template_name.size() +
+                 m.workflow.size() + m.run.size() + m.step.size() + m.at.size());
+  append_json_string(origin, m.id);
+  origin += ",\"customer_id\":";
+  append_json_string(origin, m.customer_id);
+  origin += ",\"template\":";
+  append_json_string(origin, m.template_name);
+  if (!m.workflow.empty()) {
+    origin += ",\"workflow\":";
+    append_json_string(origin, m.workflow);
+    origin += ",\"run\":";
+    append_json_string(origin, m.run);
+    origin += ",\"step\":";
+    append_json_string(origin, m.step);
+  }
+  origin += ",\"created_at\":";
+  append_json_string(origin, m.at);
+  origin += "}";
+  out.insert(out.end(), {kOriginField, std::move(origin), "channel", m.channel, "provider",
+                         m.provider, "status", m.status, "content", m.content});
   if (!m.reason.empty()) out.insert(out.end(), {"reason", m.reason});
-  out.insert(out.end(), {"created_at", m.at, "timeline", std::move(timeline)});
+  out.insert(out.end(), {"timeline", std::move(timeline)});
   if (!m.fallback.empty() && m.fallback != "[]") out.insert(out.end(), {"fallback", m.fallback});
   if (m.transactional) out.insert(out.end(), {"transactional", *m.transactional ? "1" : "0"});
   out.insert(out.end(), m.extra.begin(), m.extra.end());

@@ -6,15 +6,19 @@
 // Keys:
 //   herald:msg:{P}:ID          hash of a message whose id names its customer's partition P
 //                              (partitioned_id(): a workflow's sends), as below
-//   herald:msg:{CUSTOMER}:ID   hash: id, customer_id, channel, provider, template, workflow,
-//                              run, step, status, content, reason, created_at, timeline
-//                              (JSON array of {status, at, detail}), attempts, provider_id,
-//                              transactional ("1"), fallback (JSON array of {channel,
-//                              provider, content}: the step's next channels, rendered),
-//                              dead_letter (JSON {reason, at}) once given up; a consent
-//                              notice also has notice ("1") and to (the address that
-//                              wrote, which it answers). A new message leaves out reason,
-//                              fallback and attempts while they are empty, none and 0.
+//   herald:msg:{CUSTOMER}:ID   hash: o (the fields a message never changes once recorded,
+//                              packed: a JSON object of id, customer_id, template, created_at
+//                              and, from a workflow, workflow, run and step), channel,
+//                              provider, status, content, reason, timeline (JSON array of
+//                              {status, at, detail}), attempts, provider_id, transactional
+//                              ("1"), fallback (JSON array of {channel, provider, content}:
+//                              the step's next channels, rendered), dead_letter (JSON
+//                              {reason, at}) once given up; a consent notice also has notice
+//                              ("1") and to (the address that wrote, which it answers). A
+//                              new message leaves out reason, fallback and attempts while
+//                              they are empty, none and 0. Earlier versions wrote each field
+//                              of o on its own: readers go through read_command() and
+//                              unpack_read(), which take either.
 //   herald:mi:ID               the customer of message ID (GET /v1/messages/{id}), for an
 //                              id that does not name its partition
 //   herald:pid:PROVIDER:PID    "CUSTOMER\tID" of a provider's message id (status webhooks)
@@ -31,9 +35,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gateway/keys.hpp"
+#include "gateway/redis/redis_reply.hpp"
 
 namespace herald::gateway::messages {
 
@@ -77,6 +83,24 @@ inline const std::string kDeliveries = "herald:deliveries";
 inline const std::string kRetries = "herald:dq:retry";
 inline const std::string kDeadLetters = "herald:dead";
 inline constexpr long kDeadLetterLimit = 100000;
+
+/// The hash field that holds the fields a message never changes once recorded (id,
+/// customer_id, template, created_at, workflow, run, step), packed into one JSON object:
+/// one field and value where there were seven, which costs Redis a third of a message's
+/// write (the command's arguments, the hash's entries, the append-only file's copy) and
+/// about half its memory.
+inline const std::string kOriginField = "o";
+/// Whether `field` is one of those kOriginField packs.
+bool origin_field(std::string_view field);
+/// The fields packed in a kOriginField value, as (name, value) pairs; none when it is not
+/// a JSON object.
+std::vector<std::pair<std::string, std::string>> origin_fields(std::string_view packed);
+/// HMGET of `fields` of message hash `key`, and of kOriginField after them.
+std::vector<std::string> read_command(const std::string& key, const std::vector<std::string>& fields);
+/// Turns read_command()'s answer into the values of `fields` alone, in their order: a field
+/// packed into kOriginField comes from there, unless the hash holds it on its own (as
+/// earlier versions wrote it). Nil for a field the message does not have.
+void unpack_read(redis::Reply& reply, const std::vector<std::string>& fields);
 
 /// {"status", "at", "detail"} as JSON text, `at` now in RFC 3339 (ms).
 std::string timeline_entry(std::string_view status, std::string_view detail);

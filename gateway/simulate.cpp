@@ -163,6 +163,8 @@ struct Simulation {
   void message(const Commands::value_type& cmd, std::size_t first) {
     std::map<std::string, std::string> f;
     for (std::size_t i = first; i + 1 < cmd.size(); i += 2) f[cmd[i]] = cmd[i + 1];
+    if (auto o = f.find(messages::kOriginField); o != f.end())
+      for (auto& [name, value] : messages::origin_fields(o->second)) f.emplace(name, value);
     const auto& status = f["status"];
     const auto& channel = f["channel"];
     OJson entry{{"name", f["step"]}};

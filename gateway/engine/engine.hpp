@@ -54,10 +54,10 @@
 //
 // Key layout written here:
 //   herald:msg:{P}:MSGID         (MSGID naming the customer's partition P: messages.hpp)
-//                                hash: id, customer_id, channel, provider, template,
-//                                workflow, run, step, status, content, reason, timeline,
-//                                converted_by (JSON: workflow, run, event, at) once a goal
-//                                is attributed to it
+//                                hash: o (id, customer_id, template, workflow, run, step
+//                                and created_at, packed), channel, provider, status,
+//                                content, reason, timeline, converted_by (JSON: workflow,
+//                                run, event, at) once a goal is attributed to it
 //   keys::customer_messages      list of {id, channel, workflow, run}, newest first
 //   herald:deliveries            stream (id, customer) of queued messages
 //   herald:wfstats:{WORKFLOW}    hash: entered, completed, exited, exited:REASON,

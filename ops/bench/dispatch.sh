@@ -123,8 +123,9 @@ batch = []
 for i in range(n):
     mid = f"bench-lat-{i}"
     cust = driver.customer_of(i, customers)
-    batch.append(["HSET", f"herald:msg:{driver.tag(cust)}:{mid}", "id", mid, "customer_id", cust, "channel", "sms",
-                  "provider", "twilio", "template", "bench", "status", "queued",
+    origin = json.dumps({"id": mid, "customer_id": cust, "template": "bench"}, separators=(",", ":"))
+    batch.append(["HSET", f"herald:msg:{driver.tag(cust)}:{mid}", "o", origin, "channel", "sms",
+                  "provider", "twilio", "status", "queued",
                   "content", json.dumps(driver.content("sms", i)), "timeline", "[]", "attempts", "0",
                   "fallback", "[]", "transactional", "1"])
 r.pipeline(batch)

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "gateway/keys.hpp"
 #include "tests/delivery_e2e/delivery_support.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
@@ -359,4 +360,52 @@ TEST_CASE("an opt-out recorded while a message waits for its retry stops it") {
   CHECK(m["status"] == "suppressed");
   CHECK(m["reason"] == "consent");
   CHECK(accepted_requests(f.sandbox, "twilio").empty());
+}
+
+TEST_CASE("a message recorded with each field on its own, as earlier versions did, reads and goes out") {
+  Fixture f;
+  auto& herald = *f.herald;
+  identify(herald, "ann", kAnn);
+  set_consent(herald, "ann", "sms", "opted_in");
+  const auto first = send_notice(herald, "ann", {"sms"}, "1111");
+  REQUIRE(wait_status(herald, first, {"sent"}).is_object());
+  // Recorded now: the fields it never changes are packed into one.
+  const auto first_key = "herald:msg:" + herald::keys::tag("ann") + ":" + first;
+  CHECK(f.redis.cli({"HEXISTS", first_key, "template"}) == "0");
+  auto origin = Json::parse(f.redis.cli({"HGET", first_key, "o"}));
+  CHECK(origin["template"] == "notice");
+  CHECK(origin["customer_id"] == "ann");
+
+  // The same message as an earlier version wrote it, under a new id, queued.
+  const std::string id = "t00000000000000000000legacy";
+  const auto key = "herald:msg:" + herald::keys::tag("ann") + ":" + id;
+  const auto content = f.redis.cli({"HGET", first_key, "content"});
+  const std::string at = "2026-01-02T03:04:05.678Z";
+  f.redis.cli({"HSET", key, "id", id, "customer_id", "ann", "channel", "sms", "provider", "twilio",
+               "template", "notice", "workflow", "winback", "run", "r1", "step", "nudge", "status",
+               "queued", "content", content, "created_at", at, "timeline",
+               R"([{"status":"queued","at":")" + at + R"("}])"});
+  f.redis.cli({"SET", "herald:mi:" + id, "ann"});
+  f.redis.cli({"LPUSH", herald::keys::customer_messages("ann"),
+               R"({"id":")" + id + R"(","channel":"sms","workflow":"winback","run":"r1"})"});
+  f.redis.cli({"XADD", "herald:deliveries", "*", "id", id, "customer", "ann"});
+
+  auto m = wait_status(herald, id, {"sent", "failed", "suppressed"});
+  REQUIRE(m.is_object());
+  CHECK(m["status"] == "sent");
+  CHECK(m["id"] == id);
+  CHECK(m["customer_id"] == "ann");
+  CHECK(m["template"] == "notice");
+  CHECK(m["workflow"] == "winback");
+  CHECK(m["run"] == "r1");
+  CHECK(m["step"] == "nudge");
+  CHECK(m["created_at"] == at);
+  CHECK(accepted_requests(f.sandbox, "twilio").size() == 2);
+  // The customer's list reads both.
+  auto list = admin_json(herald, "/v1/customers/ann/messages");
+  REQUIRE(list["items"].size() == 2);
+  CHECK(list["items"][0]["id"] == id);
+  CHECK(list["items"][0]["template"] == "notice");
+  CHECK(list["items"][1]["id"] == first);
+  CHECK(list["items"][1]["template"] == "notice");
 }

@@ -59,11 +59,12 @@ repeat
   for _, k in ipairs(r[2]) do
     local f = {}
     if redis.call("TYPE", k)["ok"] == "hash" then
-      f = redis.call("HMGET", k, "id", "customer_id", "template", "status", "reason", "created_at")
+      f = redis.call("HMGET", k, "o", "status", "reason")
     end
     if f[1] then
-      table.insert(out, {id = f[1], customer = f[2], template = f[3], status = f[4],
-                         reason = f[5] or "", created_at = f[6] or ""})
+      local o = cjson.decode(f[1])
+      table.insert(out, {id = o["id"], customer = o["customer_id"], template = o["template"],
+                         status = f[2], reason = f[3] or "", created_at = o["created_at"] or ""})
     end
   end
 until cursor == "0"

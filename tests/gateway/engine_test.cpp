@@ -274,7 +274,14 @@ steps:
   auto listed = Json::parse(redis.cli({"LINDEX", keys::customer_messages("carol"), "0"}));
   auto sent = listed["id"].get<std::string>();
   CHECK(messages::id_partition(sent) == keys::partition_of("carol", kPartitions));
-  CHECK(redis.cli({"HGET", messages::key("", sent), "customer_id"}) == "carol");
+  // The fields it never changes are packed into one: seven hash entries become one.
+  auto origin = Json::parse(redis.cli({"HGET", messages::key("", sent), messages::kOriginField}));
+  CHECK(origin["customer_id"] == "carol");
+  CHECK(origin["id"] == sent);
+  CHECK(origin["template"] == "hello");
+  CHECK(origin["step"] == "steps[0]");
+  CHECK(origin["created_at"].get<std::string>().size() == 24);
+  CHECK(redis.cli({"HEXISTS", messages::key("", sent), "customer_id"}) == "0");
   CHECK(redis.cli({"EXISTS", messages::index_key(sent)}) == "0");
   CHECK(redis.cli({"KEYS", "herald:mi:*"}).empty());
 

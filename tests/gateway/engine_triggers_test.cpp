@@ -587,8 +587,11 @@ TEST_CASE("engine: the birthday and VIP examples run end to end") {
     for (std::string line; std::getline(list, line);) {
       auto entry = nlohmann::json::parse(line, nullptr, false);
       if (!entry.is_object() || !entry["id"].is_string()) continue;
-      templates += redis.cli({"HGET", gateway::engine::message_key(user, entry["id"].get<std::string>()),
-                              "template"}) + "\n";
+      auto origin = nlohmann::json::parse(
+          redis.cli({"HGET", gateway::engine::message_key(user, entry["id"].get<std::string>()),
+                     gateway::messages::kOriginField}),
+          nullptr, false);
+      templates += (origin.is_object() ? origin.value("template", "") : "") + "\n";
     }
     return templates;
   };

@@ -98,8 +98,10 @@ def prepare(port, channel, provider, n, customers):
             mid = f"bench-{channel}-{i}"
             cust = customer_of(i, customers)
             timeline = json.dumps([{"status": "queued", "at": now}])
-            batch.append(["HSET", f"herald:msg:{tag(cust)}:{mid}", "id", mid, "customer_id", cust,
-                          "channel", channel, "provider", provider, "template", "bench",
+            origin = json.dumps({"id": mid, "customer_id": cust, "template": "bench",
+                                 "created_at": now}, separators=(",", ":"))
+            batch.append(["HSET", f"herald:msg:{tag(cust)}:{mid}", "o", origin,
+                          "channel", channel, "provider", provider,
                           "status", "queued", "content", json.dumps(content(channel, i)),
                           "timeline", timeline, "attempts", "0", "fallback", "[]",
                           "transactional", "1"])
