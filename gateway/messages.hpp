@@ -86,9 +86,9 @@ inline constexpr long kDeadLetterLimit = 100000;
 
 /// The hash field that holds the fields a message never changes once recorded (id,
 /// customer_id, template, created_at, workflow, run, step), packed into one JSON object:
-/// one field and value where there were seven, which costs Redis a third of a message's
-/// write (the command's arguments, the hash's entries, the append-only file's copy) and
-/// about half its memory.
+/// one field and value where there were seven. A workflow's message is then written with
+/// 14 arguments instead of 26 (Redis parses, stores and copies to its append-only file
+/// each one), and its hash takes about 300 bytes less memory.
 inline const std::string kOriginField = "o";
 /// Whether `field` is one of those kOriginField packs.
 bool origin_field(std::string_view field);
