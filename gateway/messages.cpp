@@ -85,33 +85,33 @@ std::string timeline_entry(std::string_view status, std::string_view detail) {
 
 namespace {
 
+/// Appends `"key":` and `value` as a JSON string (null when `null_if_empty` and it is
+/// empty) to the object being written in `out`: opened by the first member, closed by
+/// the caller.
+void member(std::string& out, std::string_view key, std::string_view value,
+            bool null_if_empty = false) {
+  out += out.empty() ? "{\"" : ",\"";
+  out += key;
+  out += "\":";
+  if (null_if_empty && value.empty()) out += "null";
+  else ingest::append_json_string(out, value);
+}
+
 /// The message's entry in the customer's list (JSON: what finds the message and what the
 /// list's readers match on, the rest being in its hash) and its timeline (JSON), as
 /// recorded: written directly, as nlohmann's dump() of the same objects would write them.
 std::pair<std::string, std::string> record_json(const NewMessage& m) {
-  using ingest::append_json_string;
-  std::string timeline = "[{\"status\":";
-  append_json_string(timeline, m.status);
-  timeline += ",\"at\":";
-  append_json_string(timeline, m.at);
-  if (!m.reason.empty()) {
-    timeline += ",\"detail\":";
-    append_json_string(timeline, m.reason);
-  }
-  timeline += "}]";
+  std::string entry;
+  member(entry, "status", m.status);
+  member(entry, "at", m.at);
+  if (!m.reason.empty()) member(entry, "detail", m.reason);
+  std::string timeline = "[" + entry + "}]";
   std::string record;
   record.reserve(64 + m.id.size() + m.channel.size() + m.workflow.size() + m.run.size());
-  auto member = [&record](std::string_view key, const std::string& value, bool null_if_empty) {
-    record += record.empty() ? "{\"" : ",\"";
-    record += key;
-    record += "\":";
-    if (null_if_empty && value.empty()) record += "null";
-    else append_json_string(record, value);
-  };
-  member("id", m.id, false);
-  member("channel", m.channel, true);
-  member("workflow", m.workflow, true);
-  member("run", m.run, true);
+  member(record, "id", m.id);
+  member(record, "channel", m.channel, true);
+  member(record, "workflow", m.workflow, true);
+  member(record, "run", m.run, true);
   record += "}";
   return {std::move(record), std::move(timeline)};
 }
@@ -119,25 +119,18 @@ std::pair<std::string, std::string> record_json(const NewMessage& m) {
 /// The message hash's field/value pairs, appended to `out`. Fields at their default are
 /// left out, and read as it: no reason, no fallback ("[]"), attempts 0.
 void append_fields(std::vector<std::string>& out, const NewMessage& m, std::string timeline) {
-  using ingest::append_json_string;
-  std::string origin = "{\"id\":";
+  std::string origin;
   origin.reserve(96 + m.id.size() + m.customer_id.size() + m.template_name.size() +
                  m.workflow.size() + m.run.size() + m.step.size() + m.at.size());
-  append_json_string(origin, m.id);
-  origin += ",\"customer_id\":";
-  append_json_string(origin, m.customer_id);
-  origin += ",\"template\":";
-  append_json_string(origin, m.template_name);
+  member(origin, "id", m.id);
+  member(origin, "customer_id", m.customer_id);
+  member(origin, "template", m.template_name);
   if (!m.workflow.empty()) {
-    origin += ",\"workflow\":";
-    append_json_string(origin, m.workflow);
-    origin += ",\"run\":";
-    append_json_string(origin, m.run);
-    origin += ",\"step\":";
-    append_json_string(origin, m.step);
+    member(origin, "workflow", m.workflow);
+    member(origin, "run", m.run);
+    member(origin, "step", m.step);
   }
-  origin += ",\"created_at\":";
-  append_json_string(origin, m.at);
+  member(origin, "created_at", m.at);
   origin += "}";
   out.insert(out.end(), {kOriginField, std::move(origin), "channel", m.channel, "provider",
                          m.provider, "status", m.status, "content", m.content});
